@@ -1,0 +1,291 @@
+"""The ``leadpipe`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from leadpipe import logs
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database, DatabaseError
+from leadpipe.engine import curation, health, queue
+from leadpipe.engine.stage import Pipeline, Stage
+from leadpipe.engine.worker import Worker
+from leadpipe.stages import load_pipeline
+
+app = typer.Typer(
+    help="Turn local businesses into verified contact leads. Every unit of work is a database row: "
+    "stop at any time, run again, and nothing is lost or done twice.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+# Off a terminal (a pipe, a CI log) Rich would wrap at 80 columns; keep report lines whole there.
+out = Console() if sys.stdout.isatty() else Console(width=160)
+err = Console(stderr=True)
+log = logging.getLogger("leadpipe.cli")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: LEADPIPE_DATABASE_URL, else sqlite:///leadpipe.db)"),
+]
+StageArgument = Annotated[str, typer.Argument(help="The stage, as `leadpipe status` names it.")]
+IdsOption = Annotated[list[int] | None, typer.Option("--id", help="An item's id (repeatable).")]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="column=value or column!=value on the stage's records (repeatable, ANDed)."),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every item of the stage.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"leadpipe: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def opened(url: str | None) -> Iterator[tuple[Settings, Database, Pipeline]]:
+    """Settings, a database with its schema up to date, and the pipeline, or one clear error line."""
+    try:
+        settings = Settings() if url is None else Settings(database_url=url)
+    except ValidationError as error:
+        fail(f"bad configuration: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
+    logs.configure(settings)
+    try:
+        pipeline = load_pipeline(settings.pipeline)
+        db = Database(settings.database_url)
+        db.ensure_schema()
+    except (DatabaseError, ValueError) as error:
+        fail(str(error))
+    try:
+        yield settings, db, pipeline
+    except DatabaseError as error:
+        fail(str(error))
+    finally:
+        db.dispose()
+
+
+def _stage(pipeline: Pipeline, name: str) -> Stage:
+    try:
+        return pipeline[name]
+    except KeyError as error:
+        fail(str(error.args[0]))
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the schema, or bring it to the newest migration."""
+    with opened(db) as (_, database, _):
+        database.upgrade()
+        out.print(f"schema at revision {database.schema_revision()} on {database.display_url}")
+
+
+@app.command()
+def worker(
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Serve only this stage (repeatable); default: all.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Items in flight per stage (default: each stage's own).")
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once no work is due, instead of waiting for more.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Process work until stopped (Ctrl-C or SIGTERM finish what is in flight, then exit).
+
+    Run as many as you like, on this machine or others sharing one PostgreSQL.
+    """
+    with opened(db) as (settings, database, pipeline):
+        for name in stage or []:
+            _stage(pipeline, name)
+        runner = Worker(database, pipeline, settings, stages=stage, concurrency=concurrency)
+        counts = asyncio.run(runner.run(until_idle=until_idle))
+        summary = ", ".join(f"{key} {value}" for key, value in sorted(counts.items()) if value)
+        log.info("worker %s stopped: %s", runner.id, summary or "nothing done")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when anything is wrong (for cron and CI).")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """What waits, runs and finished in each stage, who serves it, and what is wrong."""
+    with opened(db) as (settings, database, pipeline):
+        report = health.check(database, pipeline, settings)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    else:
+        _print_report(report)
+    if check and not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: health.Report) -> None:
+    table = Table(title="leadpipe stages", title_justify="left")
+    for heading in (
+        "stage",
+        "awaiting",
+        "ready",
+        "later",
+        "running",
+        "done",
+        "dead",
+        "skipped",
+        "oldest ready",
+        "done 5m",
+        "workers",
+    ):
+        table.add_column(heading, justify="left" if heading == "stage" else "right")
+    for stage in report.stages:
+        counts = stage.counts
+        oldest = stage.oldest_eligible_seconds
+        table.add_row(
+            stage.name + (" (paused)" if stage.paused else ""),
+            str(counts["awaiting"]),
+            str(stage.pending_now),
+            str(stage.pending_later),
+            str(counts["running"]),
+            str(counts["done"]),
+            str(counts["dead"]),
+            str(counts["skipped"]),
+            "-" if oldest is None else health._duration(oldest),
+            str(stage.completed_recently),
+            str(stage.live_workers),
+        )
+    out.print(table)
+    out.print(f"live workers: {len(report.workers)}")
+    styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
+    for problem in report.problems:
+        where = f"{problem.stage}: " if problem.stage else ""
+        out.print(f"[{styles[problem.level]}]{problem.level}[/] {where}", end="")
+        out.print(problem.message, markup=False, highlight=False)
+    if not report.problems:
+        out.print("[green]all clear[/]")
+
+
+def _curate(
+    stage_name: str,
+    ids: list[int] | None,
+    where: list[str] | None,
+    everything: bool,
+    db: str | None,
+    decide: Callable[..., curation.Changed],
+    **extra: bool,
+) -> None:
+    with opened(db) as (_, database, pipeline):
+        stage = _stage(pipeline, stage_name)
+        try:
+            chosen = curation.where_clause(stage.table, ids or [], where or [], everything)
+        except curation.CurationError as error:
+            fail(str(error))
+        with database.begin() as connection:
+            changed = decide(connection, stage, chosen, **extra)
+    out.print(f"{stage_name}: {changed}")
+
+
+@app.command("select")
+def select_(
+    stage: StageArgument,
+    id: IdsOption = None,
+    where: WhereOption = None,
+    all_: AllOption = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Queue finished items again too.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Select items for a stage: those awaiting a person are queued, once."""
+    _curate(stage, id, where, all_, db, curation.select_items, refresh=refresh)
+
+
+@app.command()
+def reject(
+    stage: StageArgument,
+    id: IdsOption = None,
+    where: WhereOption = None,
+    all_: AllOption = False,
+    db: DbOption = None,
+) -> None:
+    """Reject items: those not yet started leave the queue, recorded as skipped."""
+    _curate(stage, id, where, all_, db, curation.reject_items)
+
+
+@app.command()
+def unselect(
+    stage: StageArgument,
+    id: IdsOption = None,
+    where: WhereOption = None,
+    all_: AllOption = False,
+    db: DbOption = None,
+) -> None:
+    """Undo a selection: items not yet started go back to awaiting a person."""
+    _curate(stage, id, where, all_, db, curation.unselect_items)
+
+
+@app.command()
+def pause(
+    stage: StageArgument,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; `leadpipe status` shows it.")
+    ] = "paused by hand",
+    db: DbOption = None,
+) -> None:
+    """Pause a stage: its items wait, nothing is claimed or burnt, until `leadpipe resume`."""
+    with opened(db) as (_, database, pipeline):
+        chosen = _stage(pipeline, stage)
+        with database.begin() as connection:
+            paused = curation.pause(
+                connection, chosen, reason, by=f"{getpass.getuser()}@{socket.gethostname()}"
+            )
+    out.print(f"{stage}: paused ({reason})" if paused else f"{stage}: was paused already")
+
+
+@app.command()
+def resume(stage: StageArgument, db: DbOption = None) -> None:
+    """Resume a paused stage."""
+    with opened(db) as (_, database, pipeline):
+        chosen = _stage(pipeline, stage)
+        with database.begin() as connection:
+            resumed = curation.resume(connection, chosen)
+    out.print(f"{stage}: resumed" if resumed else f"{stage}: was not paused")
+
+
+@app.command()
+def requeue(
+    stage: StageArgument,
+    dead: Annotated[bool, typer.Option("--dead", help="Every dead item of the stage.")] = False,
+    id: IdsOption = None,
+    db: DbOption = None,
+) -> None:
+    """Send dead (or finished) items back to the queue with a fresh count of attempts."""
+    if not dead and not id:
+        fail("name the items: --dead, or --id N")
+    with opened(db) as (_, database, pipeline):
+        chosen = _stage(pipeline, stage)
+        with database.begin() as connection:
+            count = queue.requeue(database, connection, chosen, ids=id or [], dead=dead)
+    out.print(f"{stage}: {count} items queued again")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,67 @@
+"""Settings: environment variables (``LEADPIPE_*``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Policy = Literal["auto", "manual"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADPIPE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///leadpipe.db",
+        description="sqlite:///path.db (the default, in the working directory) or postgresql://user@host/db",
+    )
+    pipeline: str = Field(
+        default="leadpipe.stages:PIPELINE",
+        description="module:attribute of the stage graph the workers run",
+    )
+    curation: dict[str, Policy | dict[str, Policy]] = Field(
+        default_factory=dict,
+        description=(
+            "Per stage, whether new items go forward on their own ('auto') or wait for a person "
+            "('manual'); either one policy for the stage or one per category, '*' for the rest. "
+            'JSON, e.g. {"scrape": {"contact": "auto", "*": "manual"}}'
+        ),
+    )
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: str = "INFO"
+    heartbeat_seconds: float = Field(default=5.0, gt=0, description="how often a worker says it is alive")
+    worker_ttl_seconds: float = Field(
+        default=30.0, gt=0, description="a worker unheard of for this long is no longer live"
+    )
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="idle wait between claims when a stage is empty"
+    )
+    stall_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="a served stage with eligible work older than this and no recent completion is stalled",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=30.0, ge=0, description="on SIGTERM/SIGINT, how long in-flight items may still finish"
+    )
+
+    def secrets(self) -> list[str]:
+        """Every secret value this configuration holds, for the log redaction filter."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        password = urlsplit(self.database_url).password
+        if password:
+            values.append(password)
+        return values
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,148 @@
+"""Connecting to the database: SQLite (embedded default) or PostgreSQL (shared by many workers).
+
+PostgreSQL goes through psycopg 3: one driver for the synchronous engine the workers and the CLI use,
+with server-side COPY for bulk imports, and ``prepare_threshold`` to turn prepared statements off
+behind a transaction-mode PgBouncer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+MIGRATIONS = str(Path(__file__).with_name("migrations"))
+
+
+class DatabaseError(Exception):
+    """A database problem told in one line, for people rather than tracebacks."""
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite gives timestamps back without a zone; every timestamp leadpipe writes is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _engine_for(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"not a database URL: {url!r} (use sqlite:///leadpipe.db or postgresql://user@host/dbname)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=3,
+            max_overflow=2,
+            connect_args={"connect_timeout": 5},
+        )
+    if backend == "sqlite" and parsed.get_driver_name() in ("pysqlite", ""):
+        if parsed.database in (None, "", ":memory:"):
+            raise DatabaseError("an in-memory SQLite database cannot be shared by workers: name a file")
+        engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    raise DatabaseError(
+        f"unsupported database {parsed.drivername!r}: use sqlite:///file.db or postgresql://user@host/db"
+    )
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a deferred transaction that reads then
+    # writes fails at once with SQLITE_BUSY under a concurrent writer, whatever the busy timeout.
+    dbapi_connection.isolation_level = None
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA busy_timeout=60000",
+        "PRAGMA foreign_keys=ON",
+    ):
+        dbapi_connection.execute(pragma)
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database: its engine, its dialect and its schema version."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine_for(url)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url})"
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction (BEGIN IMMEDIATE on SQLite) that commits on success."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    def check(self) -> None:
+        """Reach the database, or raise a one-line :class:`DatabaseError`."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as error:
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise DatabaseError(f"cannot reach the database at {self.display_url}: {reason}") from None
+
+    def _alembic(self, connection: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        config.attributes["connection"] = connection
+        return config
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic(None)).get_current_head()  # type: ignore[arg-type]
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration; safe when many processes start at once."""
+        self.check()
+        try:
+            with self.engine.begin() as connection:
+                if self.is_postgres:
+                    # Serialise concurrent upgrades from workers starting together.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(7150111)"))
+                command.upgrade(self._alembic(connection), "head")
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not upgrade the database schema: {error}") from None
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade the schema when it is behind, so every command starts on a ready database."""
+        self.check()
+        if self.schema_revision() != self.head_revision():
+            self.upgrade()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

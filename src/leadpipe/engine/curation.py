@@ -1,0 +1,135 @@
+"""What a person decides: select, reject or unselect items of a stage; pause and resume a stage.
+
+Curation is kept apart from the engine's state: the ``curation`` column is written here and only here,
+and an item's ``status`` changes here only where the decision moves it in or out of the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Integer, Table, and_, delete, select, true, update
+
+from leadpipe.db.connect import now
+from leadpipe.db.models import stage_pauses as pauses
+from leadpipe.engine.stage import Stage
+from leadpipe.engine.worker import pause_stage
+
+
+class CurationError(ValueError):
+    """A selection that cannot be understood (an unknown column, no items named)."""
+
+
+def where_clause(
+    table: Table, ids: Sequence[int], where: Sequence[str], everything: bool
+) -> ColumnElement[bool]:
+    """Items named by id, by ``column=value`` / ``column!=value`` filters (ANDed), or all of them."""
+    if not ids and not where and not everything:
+        raise CurationError("name the items: --id N, --where column=value, or --all")
+    conditions: list[ColumnElement[bool]] = []
+    if ids:
+        conditions.append(table.c.id.in_(list(ids)))
+    for text in where:
+        negate = "!=" in text
+        name, sep, raw = text.partition("!=" if negate else "=")
+        name = name.strip()
+        if not sep or name not in table.c:
+            columns = ", ".join(column.name for column in table.c)
+            raise CurationError(f"--where takes column=value on {table.name} ({columns}); got {text!r}")
+        column = table.c[name]
+        value: Any = raw.strip()
+        if isinstance(column.type, Integer):
+            try:
+                value = int(value)
+            except ValueError:
+                raise CurationError(f"{name} is a number; got {value!r}") from None
+        if value in ("null", "NULL"):
+            conditions.append(column.is_not(None) if negate else column.is_(None))
+        else:
+            conditions.append(column != value if negate else column == value)
+    return and_(true(), *conditions)
+
+
+@dataclass(frozen=True)
+class Changed:
+    """How many items a decision moved, and how many it only recorded."""
+
+    queued: int = 0
+    taken_back: int = 0
+    recorded: int = 0
+
+    def __str__(self) -> str:
+        parts = []
+        if self.queued:
+            parts.append(f"{self.queued} queued")
+        if self.taken_back:
+            parts.append(f"{self.taken_back} taken back")
+        if self.recorded:
+            parts.append(f"{self.recorded} recorded without moving (already queued or finished)")
+        return ", ".join(parts) or "no item matched"
+
+
+def _stamp(connection: Connection, table: Table, chosen: ColumnElement[bool], curation: str) -> int:
+    statement = update(table).where(chosen).values(curation=curation)
+    return int(connection.execute(statement).rowcount)
+
+
+def select_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool], refresh: bool) -> Changed:
+    """Queue the chosen items once. Finished ones (done, dead) move only with ``refresh``."""
+    table = stage.table
+    movable = ["awaiting", "skipped", *(("done", "dead") if refresh else ())]
+    queued = connection.execute(
+        update(table)
+        .where(chosen, table.c.status.in_(movable))
+        .values(
+            status="pending",
+            curation="selected",
+            attempts=0,
+            run_after=now(),
+            outcome=None,
+            finished_at=None,
+            updated_at=now(),
+        )
+    ).rowcount
+    recorded = _stamp(connection, table, chosen & (table.c.curation != "selected"), "selected")
+    return Changed(queued=int(queued), recorded=recorded)
+
+
+def reject_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
+    """Reject the chosen items; those not yet started leave the queue as ``skipped`` (rejected)."""
+    table = stage.table
+    taken = connection.execute(
+        update(table)
+        .where(chosen, table.c.status.in_(("awaiting", "pending")))
+        .values(
+            status="skipped", curation="rejected", outcome="rejected", finished_at=now(), updated_at=now()
+        )
+    ).rowcount
+    recorded = _stamp(connection, table, chosen & (table.c.curation != "rejected"), "rejected")
+    return Changed(taken_back=int(taken), recorded=recorded)
+
+
+def unselect_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
+    """Undo a selection: items not yet started go back to awaiting a person."""
+    table = stage.table
+    taken = connection.execute(
+        update(table)
+        .where(chosen, table.c.status == "pending")
+        .values(status="awaiting", curation="new", updated_at=now())
+    ).rowcount
+    recorded = _stamp(connection, table, chosen & (table.c.curation != "new"), "new")
+    return Changed(taken_back=int(taken), recorded=recorded)
+
+
+def pause(connection: Connection, stage: Stage, reason: str, by: str) -> bool:
+    """Pause a stage; returns False when it was paused already (the first reason stays)."""
+    was = connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage.name)).first()
+    pause_stage(connection, stage.name, reason, by=by)
+    return was is None
+
+
+def resume(connection: Connection, stage: Stage) -> bool:
+    """Resume a paused stage; returns False when it was not paused."""
+    return bool(connection.execute(delete(pauses).where(pauses.c.stage == stage.name)).rowcount)
