@@ -343,7 +343,7 @@ class Worker:
             if reaped:
                 self.counts[f"{stage.name}.reaped"] += reaped
                 log.warning("%s: took back %d items whose lease expired", stage.name, reaped)
-        paused = dict(connection.execute(select(pauses.c.stage, pauses.c.reason)).tuples().all())
+        paused = {row.stage: row.reason for row in connection.execute(select(pauses))}
         for name, run in self.runs.items():
             run.paused = paused.get(name)
         stale = now() - timedelta(seconds=self.settings.worker_ttl_seconds * 20)
@@ -363,7 +363,7 @@ class Worker:
                 last_seen_at=moment,
             )
         )
-        paused = dict(connection.execute(select(pauses.c.stage, pauses.c.reason)).tuples().all())
+        paused = {row.stage: row.reason for row in connection.execute(select(pauses))}
         for name, run in self.runs.items():
             run.paused = paused.get(name)
 

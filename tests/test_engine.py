@@ -1,0 +1,218 @@
+"""The stage engine in one process, on SQLite and PostgreSQL: claim, commit, fence, retry, reap."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database, now
+from leadpipe.db.models import domains, pages, stage_pauses
+from leadpipe.engine import queue
+from leadpipe.engine.stage import Insert, Pipeline, Result
+from leadpipe.engine.worker import Worker
+from tests import pipelines
+from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
+
+STAGE = pipelines.touch_stage()
+PIPELINE = Pipeline([STAGE])
+
+
+def test_claim_takes_at_most_the_batch_lowest_priority_number_first(db: Database) -> None:
+    add_domains(db, [f"d{i}.test" for i in range(40)])
+    add_domains(db, ["urgent.test"], priority=1)
+    with db.begin() as connection:
+        first = queue.claim(db, connection, STAGE, "w1", 10)
+    with db.begin() as connection:
+        second = queue.claim(db, connection, STAGE, "w2", 10)
+    assert first is not None and second is not None
+    assert len(first.items) == 10 and len(second.items) == 10
+    assert "urgent.test" in {item["name"] for item in first.items}
+    assert not {i["id"] for i in first.items} & {i["id"] for i in second.items}
+    assert all(item["attempts"] == 1 and item["status"] == "running" for item in first.items)
+    assert statuses(db) == {"running": 20, "pending": 21}
+
+
+def test_items_not_yet_due_are_not_claimed(db: Database) -> None:
+    add_domains(db, ["later.test"])
+    with db.begin() as connection:
+        connection.execute(update(domains).values(run_after=now() + timedelta(hours=1)))
+        assert queue.claim(db, connection, STAGE, "w", 10) is None
+
+
+def test_a_worker_whose_lease_was_taken_over_cannot_commit(db: Database) -> None:
+    add_domains(db, ["zombie.test"])
+    short = pipelines.touch_stage(lease_seconds=0.05)
+    with db.begin() as connection:
+        stale = queue.claim(db, connection, short, "zombie", 1)
+    time.sleep(0.2)
+    with db.begin() as connection:
+        assert queue.reap(db, connection, short) == 1
+    with db.begin() as connection:
+        fresh = queue.claim(db, connection, short, "successor", 1)
+    assert stale is not None and fresh is not None and stale.token != fresh.token
+    item = stale.items[0]
+    page = {"domain_id": item["id"], "url": "https://zombie.test/late"}
+    late = queue.Done(item["id"], stale.token, Result("touched", outputs=[Insert(pages, [page])]))
+    settings = Settings(database_url=db.url)
+    with db.begin() as connection:
+        outcome = queue.commit(db, connection, PIPELINE, settings, short, [late], [])
+    assert outcome.lease_lost == 1 and outcome.done == 0
+    assert pages_per_domain(db) == {}
+    assert domain(db, "zombie.test")["status"] == "running"
+    on_time = queue.Done(item["id"], fresh.token, Result("touched", outputs=[Insert(pages, [page])]))
+    with db.begin() as connection:
+        outcome = queue.commit(db, connection, PIPELINE, settings, short, [on_time], [])
+    assert outcome.done == 1
+    assert domain(db, "zombie.test")["status"] == "done"
+    assert pages_per_domain(db) == {item["id"]: 1}
+
+
+def test_every_item_is_done_once_with_its_outputs(db: Database, settings: Settings) -> None:
+    add_domains(db, [f"site{i}.test" for i in range(300)])
+    counts = run_until_idle(db, settings, PIPELINE)
+    assert counts["touch.done"] == 300
+    assert statuses(db) == {"done": 300}
+    assert set(pages_per_domain(db).values()) == {1}
+    assert domain(db, "site7.test")["title"] == "touched site7.test"
+    assert domain(db, "site7.test")["outcome"] == "touched"
+
+
+def test_a_poison_item_is_retried_with_growing_delays_then_dead(db: Database, settings: Settings) -> None:
+    add_domains(db, ["poison.test", "fine.test"])
+    pipelines.ATTEMPTS.clear()
+    run_until_idle(db, settings, PIPELINE, max_wait=5)
+    poisoned = domain(db, "poison.test")
+    assert poisoned["status"] == "dead"
+    assert poisoned["attempts"] == 3
+    assert poisoned["last_error"] == "ValueError: poison.test is poisoned"
+    times = pipelines.ATTEMPTS["poison.test"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 2 and gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[1] > gaps[0]
+    assert domain(db, "fine.test")["status"] == "done"
+    with db.begin() as connection:
+        assert queue.requeue(db, connection, STAGE, dead=True) == 1
+    requeued = domain(db, "poison.test")
+    assert requeued["status"] == "pending" and requeued["attempts"] == 0
+    assert "poisoned" in requeued["last_error"]
+
+
+def test_a_permanent_error_is_dead_at_once(db: Database, settings: Settings) -> None:
+    add_domains(db, ["permanent.test"])
+    run_until_idle(db, settings, PIPELINE)
+    item = domain(db, "permanent.test")
+    assert item["status"] == "dead" and item["attempts"] == 1
+    assert item["last_error"] == "Permanent: permanent.test is malformed"
+
+
+def test_retry_later_waits_without_holding_a_slot(db: Database, settings: Settings) -> None:
+    add_domains(db, ["later.test"])
+    run_until_idle(db, settings, PIPELINE)
+    item = domain(db, "later.test")
+    assert item["status"] == "pending" and item["lease_token"] is None
+    assert "Retry-After" in item["last_error"]
+    with db.engine.connect() as connection:
+        due_soon = queue.has_due_work(db, connection, STAGE, within=25)
+        due_later = queue.has_due_work(db, connection, STAGE, within=35)
+    assert not due_soon and due_later
+
+
+def test_a_stage_that_pauses_itself_keeps_its_items_unburnt(db: Database, settings: Settings) -> None:
+    add_domains(db, ["pause.test"])
+    run_until_idle(db, settings, PIPELINE)
+    item = domain(db, "pause.test")
+    assert item["status"] == "pending" and item["attempts"] == 0
+    with db.engine.connect() as connection:
+        pause = connection.execute(select(stage_pauses)).one()
+    assert pause.stage == "touch" and "no credits" in pause.reason
+
+
+def test_a_paused_stage_claims_nothing(db: Database, settings: Settings) -> None:
+    add_domains(db, ["a.test"])
+    with db.begin() as connection:
+        connection.execute(
+            insert(stage_pauses).values(stage="touch", reason="by hand", paused_by="me", paused_at=now())
+        )
+    run_until_idle(db, settings, PIPELINE)
+    assert statuses(db) == {"pending": 1}
+
+
+def test_an_item_running_past_the_cap_is_failed(db: Database, settings: Settings) -> None:
+    add_domains(db, ["slow.test"])
+    capped = Pipeline([pipelines.touch_stage(max_runtime_seconds=0.2, max_attempts=1)])
+    run_until_idle(db, settings, capped)
+    item = domain(db, "slow.test")
+    assert item["status"] == "dead"
+    assert item["last_error"] == "ran longer than the stage's cap of 0.2s"
+
+
+def test_a_long_item_keeps_its_lease_while_its_worker_lives(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2 s item with a 0.6 s lease is renewed, so reapers running meanwhile leave it alone."""
+    monkeypatch.setenv("TEST_SLOW_SECONDS", "2")
+    add_domains(db, ["slow.test"])
+    stage = pipelines.touch_stage(lease_seconds=0.6)
+    stop = threading.Event()
+    reaped = []
+
+    def reaper() -> None:
+        while not stop.is_set():
+            with db.begin() as connection:
+                reaped.append(queue.reap(db, connection, stage))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    try:
+        run_until_idle(db, settings, Pipeline([stage]))
+    finally:
+        stop.set()
+        thread.join()
+    assert sum(reaped) == 0
+    item = domain(db, "slow.test")
+    assert item["status"] == "done" and item["attempts"] == 1
+
+
+def test_outputs_of_concurrent_fan_out_are_idempotent(db: Database) -> None:
+    """Fifty writers inserting the same domain leave one row."""
+    settings = Settings(database_url=db.url)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with db.begin() as connection:
+                queue.write(db, connection, PIPELINE, settings, Insert(domains, [{"name": "same.test"}]))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert statuses(db) == {"pending": 1}
+
+
+def test_stop_lets_in_flight_items_finish(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SLOW_SECONDS", "0.5")
+    add_domains(db, [f"slow{i}.test" for i in range(5)])
+
+    async def scenario() -> None:
+        worker = Worker(db, PIPELINE, settings)
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)
+        worker.stop()
+        await asyncio.wait_for(running, 10)
+
+    asyncio.run(scenario())
+    assert statuses(db) == {"done": 5}
