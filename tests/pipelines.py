@@ -50,7 +50,9 @@ async def touch(item: Item, context: Context) -> Result:
         await asyncio.sleep(float(os.environ.get("TEST_SLOW_SECONDS", "2")))
     if name.startswith("empty"):
         return Result(outcome="nothing_found")
-    page = {"domain_id": item["id"], "url": f"https://{name}/{context.worker_id}/{item['attempts']}"}
+    # The page is written done: no stage of this pipeline consumes pages.
+    url = f"https://{name}/{context.worker_id}/{item['attempts']}"
+    page = {"domain_id": item["id"], "url": url, "status": "done"}
     return Result(outcome="touched", values={"title": f"touched {name}"}, outputs=[Insert(pages, [page])])
 
 

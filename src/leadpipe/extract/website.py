@@ -85,10 +85,10 @@ def normalise(value: str | None) -> Website:
     found = _extract(host)
     registrable = found.top_domain_under_public_suffix
     if not registrable:
-        # Reserved names (.test, .local, .internal) have no public suffix: keep the host itself.
-        if "." not in host and host != "localhost":
+        # Reserved names (.test, .local, .internal) have no public suffix: their last label acts as one.
+        if "." not in host:
             return Website(problem=f"not a web address: {value!r}")
-        registrable = host.removeprefix("www.")
+        registrable = ".".join(host.split(".")[-2:])
     network = PROFILE_HOSTS.get(registrable)
     if network:
         return Website(profile_network=network, url=text)

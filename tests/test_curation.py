@@ -1,0 +1,129 @@
+"""What a person decides is kept apart from what the machine does, and moves items in and out of the queue."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from leadpipe.cli import app
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database
+from leadpipe.db.models import pages
+from leadpipe.engine import queue
+from leadpipe.engine.stage import Insert, Pipeline, Stage
+from tests import pipelines
+from tests.helpers import add_domains, domain, run_until_idle
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("LEADPIPE_DATABASE_URL", db_url)
+    monkeypatch.setenv("LEADPIPE_PIPELINE", "tests.pipelines:PIPELINE")
+    return CliRunner()
+
+
+def _run(cli: CliRunner, *args: str) -> str:
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_selecting_queues_awaiting_work_once(db: Database, cli: CliRunner) -> None:
+    add_domains(db, ["a.test", "b.test"], status="awaiting")
+    assert "1 queued" in _run(cli, "select", "touch", "--where", "name=a.test")
+    assert domain(db, "a.test")["status"] == "pending" and domain(db, "a.test")["curation"] == "selected"
+    assert domain(db, "b.test")["status"] == "awaiting"
+    assert "no item matched" in _run(cli, "select", "touch", "--where", "name=a.test")
+    assert domain(db, "a.test")["status"] == "pending"
+
+
+def test_selecting_finished_work_does_nothing_unless_refresh(
+    db: Database, cli: CliRunner, settings: Settings
+) -> None:
+    add_domains(db, ["a.test"])
+    run_until_idle(db, settings, pipelines.PIPELINE)
+    assert "recorded without moving" in _run(cli, "select", "touch", "--all")
+    assert domain(db, "a.test")["status"] == "done"
+    assert "1 queued" in _run(cli, "select", "touch", "--all", "--refresh")
+    refreshed = domain(db, "a.test")
+    assert refreshed["status"] == "pending" and refreshed["attempts"] == 0 and refreshed["outcome"] is None
+
+
+def test_rejecting_takes_unstarted_work_back_and_the_engine_never_overwrites_it(
+    db: Database, cli: CliRunner, settings: Settings
+) -> None:
+    add_domains(db, ["a.test", "b.test"])
+    assert "1 taken back" in _run(cli, "reject", "touch", "--where", "name=b.test")
+    run_until_idle(db, settings, pipelines.PIPELINE)
+    rejected = domain(db, "b.test")
+    assert (rejected["status"], rejected["curation"], rejected["outcome"]) == (
+        "skipped",
+        "rejected",
+        "rejected",
+    )
+    assert domain(db, "a.test")["status"] == "done" and domain(db, "a.test")["curation"] == "new"
+
+
+def test_unselecting_puts_unstarted_work_back_to_awaiting(db: Database, cli: CliRunner) -> None:
+    add_domains(db, ["a.test"], status="awaiting")
+    _run(cli, "select", "touch", "--all")
+    assert "1 taken back" in _run(cli, "unselect", "touch", "--all")
+    assert domain(db, "a.test")["status"] == "awaiting" and domain(db, "a.test")["curation"] == "new"
+
+
+def test_curation_names_its_items_or_refuses(db: Database, cli: CliRunner) -> None:
+    nothing = cli.invoke(app, ["select", "touch"])
+    assert nothing.exit_code == 1 and "name the items" in nothing.output
+    unknown = cli.invoke(app, ["select", "touch", "--where", "colour=red"])
+    assert unknown.exit_code == 1 and "--where takes column=value on domains" in unknown.output
+    stage = cli.invoke(app, ["select", "nosuch", "--all"])
+    assert stage.exit_code == 1 and "no stage named 'nosuch' (stages: touch)" in stage.output
+
+
+def test_pause_and_resume(db: Database, cli: CliRunner, settings: Settings) -> None:
+    add_domains(db, ["a.test"])
+    assert "paused (quota)" in _run(cli, "pause", "touch", "--reason", "quota")
+    run_until_idle(db, settings, pipelines.PIPELINE)
+    assert domain(db, "a.test")["status"] == "pending"
+    assert "paused: quota" in _run(cli, "status")
+    _run(cli, "resume", "touch")
+    run_until_idle(db, settings, pipelines.PIPELINE)
+    assert domain(db, "a.test")["status"] == "done"
+
+
+def test_requeue_from_the_command_line(db: Database, cli: CliRunner, settings: Settings) -> None:
+    add_domains(db, ["permanent.test"])
+    run_until_idle(db, settings, pipelines.PIPELINE)
+    assert "1 items queued again" in _run(cli, "requeue", "touch", "--dead")
+    assert domain(db, "permanent.test")["status"] == "pending"
+
+
+def test_new_outputs_wait_for_a_person_where_the_consumer_stage_says_so(db: Database) -> None:
+    """The consuming stage's policy, per category, decides whether new records go forward on their own."""
+    reader = Stage(
+        name="read",
+        table=pages,
+        handler=pipelines.touch,
+        curation={"contact": "auto", "*": "manual"},
+    )
+    pipeline = Pipeline([pipelines.touch_stage(), reader])
+    add_domains(db, ["a.test"])
+    domain_id = domain(db, "a.test")["id"]
+    rows = [
+        {"domain_id": domain_id, "url": "https://a.test/kontakt", "category": "contact"},
+        {"domain_id": domain_id, "url": "https://a.test/blog", "category": "blog"},
+    ]
+    default = Settings(database_url=db.url)
+    configured = Settings(database_url=db.url, curation={"read": {"blog": "auto"}})
+    with db.begin() as connection:
+        queue.write(db, connection, pipeline, default, Insert(pages, rows))
+        queue.write(
+            db, connection, pipeline, configured, Insert(pages, [{**rows[1], "url": "https://a.test/news"}])
+        )
+    with db.engine.connect() as connection:
+        found = dict(connection.execute(pages.select().with_only_columns(pages.c.url, pages.c.status)).all())
+    assert found == {
+        "https://a.test/kontakt": "pending",
+        "https://a.test/blog": "awaiting",
+        "https://a.test/news": "pending",
+    }

@@ -1,0 +1,176 @@
+"""Nothing fails silently: `leadpipe status` and the health check name every way work can stop moving."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+from typer.testing import CliRunner
+
+from leadpipe.cli import app
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database, now
+from leadpipe.db.models import businesses, domains, pages, stage_pauses, workers
+from leadpipe.engine import health, queue
+from leadpipe.engine.stage import Pipeline
+from tests import pipelines
+from tests.helpers import add_domains, run_until_idle
+
+PIPELINE = Pipeline([pipelines.touch_stage()])
+
+
+def _age(db: Database, seconds: float) -> None:
+    """Make every pending domain eligible since ``seconds`` ago."""
+    with db.begin() as connection:
+        connection.execute(update(domains).values(run_after=now() - timedelta(seconds=seconds)))
+
+
+def _worker(db: Database, stages: list[str], seen_ago: float = 0.0) -> None:
+    moment = now() - timedelta(seconds=seen_ago)
+    with db.begin() as connection:
+        connection.execute(
+            insert(workers).values(
+                id=f"host-{len(stages)}-{seen_ago}",
+                host="host",
+                pid=1,
+                stages=stages,
+                concurrency=1,
+                version="test",
+                started_at=moment,
+                last_seen_at=moment,
+            )
+        )
+
+
+def _messages(report: health.Report, level: str) -> list[str]:
+    return [f"{p.stage}: {p.message}" for p in report.problems if p.level == level]
+
+
+def test_waiting_work_with_no_worker_at_all_is_a_notice_naming_the_stage(
+    db: Database, settings: Settings
+) -> None:
+    add_domains(db, ["a.test", "b.test"])
+    _age(db, 90)
+    report = health.check(db, PIPELINE, settings)
+    (stage,) = report.stages
+    assert stage.pending_now == 2 and stage.live_workers == 0
+    assert stage.oldest_eligible_seconds is not None and stage.oldest_eligible_seconds >= 89
+    (notice,) = _messages(report, "notice")
+    assert notice.startswith("touch: 2 items are ready") and "`leadpipe worker`" in notice
+    assert report.ok
+
+
+def test_workers_that_do_not_serve_a_stage_with_work_is_an_error(db: Database, settings: Settings) -> None:
+    add_domains(db, ["a.test"])
+    _worker(db, ["other"])
+    report = health.check(db, PIPELINE, settings)
+    (error,) = _messages(report, "error")
+    assert "none of the 1 live workers serves this stage" in error
+    assert "leadpipe worker --stage touch" in error
+    assert not report.ok
+
+
+def test_a_worker_whose_heartbeat_stopped_is_not_live(db: Database, settings: Settings) -> None:
+    add_domains(db, ["a.test"])
+    _worker(db, ["touch"], seen_ago=60)
+    report = health.check(db, PIPELINE, settings)
+    assert report.workers == [] and report.ok
+    assert "no worker is running" in _messages(report, "notice")[0]
+
+
+def test_a_served_stage_that_stopped_completing_is_an_error(db: Database, settings: Settings) -> None:
+    add_domains(db, ["a.test"])
+    _age(db, 600)
+    _worker(db, ["touch"])
+    report = health.check(db, PIPELINE, settings)
+    (error,) = _messages(report, "error")
+    assert error.startswith("touch: stalled: 1 items ready for 10 min and none completed")
+
+
+def test_expired_leases_left_unreaped_while_workers_live_are_an_error(
+    db: Database, settings: Settings
+) -> None:
+    add_domains(db, ["a.test"])
+    stage = pipelines.touch_stage(lease_seconds=0)
+    with db.begin() as connection:
+        queue.claim(db, connection, stage, "vanished", 1)
+        connection.execute(update(domains).values(lease_expires_at=now() - timedelta(minutes=3)))
+    _worker(db, ["touch"])
+    report = health.check(db, PIPELINE, settings)
+    assert report.stages[0].expired_leases == 1
+    assert any("hold leases that expired 3 min ago" in e for e in _messages(report, "error"))
+
+
+def test_awaiting_selection_and_paused_are_reported_but_are_not_errors(
+    db: Database, settings: Settings
+) -> None:
+    add_domains(db, ["a.test"], status="awaiting")
+    add_domains(db, ["b.test"])
+    with db.begin() as connection:
+        connection.execute(
+            insert(stage_pauses).values(stage="touch", reason="no credits", paused_by="me", paused_at=now())
+        )
+    _worker(db, ["touch"])
+    report = health.check(db, PIPELINE, settings)
+    assert report.ok
+    notices = _messages(report, "notice")
+    assert any("paused: no credits (by me" in n for n in notices)
+    assert any("1 items await a person's selection" in n for n in notices)
+    assert report.stages[0].counts["awaiting"] == 1
+
+
+def test_items_done_whose_downstream_records_never_appeared_are_named(
+    db: Database, settings: Settings
+) -> None:
+    add_domains(db, ["ok.test", "hollow.test"])
+    run_until_idle(db, settings, PIPELINE)
+    with (
+        db.begin() as connection
+    ):  # as if the handler of hollow.test had reported success and written nothing
+        hollow = select(domains.c.id).where(domains.c.name == "hollow.test").scalar_subquery()
+        connection.execute(delete(pages).where(pages.c.domain_id == hollow))
+    report = health.check(db, PIPELINE, settings)
+    assert report.stages[0].missing_outputs == 1
+    (error,) = _messages(report, "error")
+    assert "1 items are done but their downstream records never appeared (e.g. hollow.test)" in error
+
+
+def test_records_waiting_in_a_table_no_stage_consumes_are_an_error(db: Database, settings: Settings) -> None:
+    with db.begin() as connection:
+        connection.execute(insert(businesses).values(name="Acme", website="acme.test"))
+    report = health.check(db, PIPELINE, settings)
+    (error,) = _messages(report, "error")
+    assert error == "None: 1 businesses records wait but no stage of this pipeline consumes businesses"
+
+
+def test_dead_items_are_a_warning_with_the_way_back(db: Database, settings: Settings) -> None:
+    add_domains(db, ["permanent.test"])
+    run_until_idle(db, settings, PIPELINE)
+    report = health.check(db, PIPELINE, settings)
+    (warning,) = _messages(report, "warning")
+    assert "1 items are dead (latest error: Permanent: permanent.test is malformed)" in warning
+    assert "leadpipe requeue touch --dead" in warning
+    assert report.ok
+
+
+@pytest.fixture
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("LEADPIPE_DATABASE_URL", db_url)
+    monkeypatch.setenv("LEADPIPE_PIPELINE", "tests.pipelines:PIPELINE")
+    return CliRunner()
+
+
+def test_status_check_exits_non_zero_only_on_errors(db: Database, cli_env: CliRunner) -> None:
+    add_domains(db, ["a.test"])
+    calm = cli_env.invoke(app, ["status", "--check"])
+    assert calm.exit_code == 0, calm.output
+    assert "no worker is running" in calm.output
+    _worker(db, ["elsewhere"])
+    alarmed = cli_env.invoke(app, ["status", "--check", "--json"])
+    assert alarmed.exit_code == 1
+    report = json.loads(alarmed.output)
+    assert report["ok"] is False
+    assert report["stages"][0]["name"] == "touch" and report["stages"][0]["pending_now"] == 1
+    assert report["problems"][0]["level"] == "error"
