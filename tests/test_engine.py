@@ -9,13 +9,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
-from leadpipe.db.models import domains, pages, stage_pauses
+from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
-from leadpipe.engine.stage import Insert, Pipeline, Result
+from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
 from leadpipe.engine.worker import Worker
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
@@ -216,3 +216,39 @@ def test_stop_lets_in_flight_items_finish(
 
     asyncio.run(scenario())
     assert statuses(db) == {"done": 5}
+
+
+def test_a_stage_rule_beyond_status_skips_items_with_a_reason(db: Database, settings: Settings) -> None:
+    """Pages of a domain that has its contacts are never claimed; they are recorded as skipped, not left waiting."""
+    has_contacts = exists().where(contacts.c.domain_id == pages.c.domain_id)
+    reader = Stage(
+        name="read",
+        table=pages,
+        handler=_count_reads,
+        skip_when={"domain has its contacts": lambda: has_contacts},
+    )
+    add_domains(db, ["found.test", "open.test"], status="done")
+    found, open_ = domain(db, "found.test")["id"], domain(db, "open.test")["id"]
+    with db.begin() as connection:
+        connection.execute(insert(contacts).values(domain_id=found, kind="email", value="info@found.test"))
+        connection.execute(
+            insert(pages),
+            [{"domain_id": d, "url": f"https://x/{d}/{i}"} for d in (found, open_) for i in range(3)],
+        )
+    READS.clear()
+    run_until_idle(db, settings, Pipeline([reader]))
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(pages.c.domain_id, pages.c.status, pages.c.outcome)).all()
+    assert sorted(READS) == sorted(f"https://x/{open_}/{i}" for i in range(3))
+    assert {(r.domain_id, r.status, r.outcome) for r in rows} == {
+        (found, "skipped", "domain has its contacts"),
+        (open_, "done", "read"),
+    }
+
+
+READS: list[str] = []
+
+
+async def _count_reads(item: Item, context: Context) -> Result:
+    READS.append(item["url"])
+    return Result(outcome="read")

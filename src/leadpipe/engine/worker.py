@@ -173,6 +173,9 @@ class Worker:
             active = [run.stage for run in self.runs.values() if run.paused is None]
 
             def due(connection: Connection, active: list[Stage] = active) -> bool:
+                # Settle items the stages' rules exclude first, so none is left pending at exit.
+                for stage in active:
+                    queue.skip_ineligible(self.db, connection, stage)
                 return any(queue.has_due_work(self.db, connection, s, max_wait) for s in active)
 
             if not await self._db(due):
