@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadpipe import __version__
+
 Policy = Literal["auto", "manual"]
 
 
@@ -49,6 +51,32 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="on SIGTERM/SIGINT, how long in-flight items may still finish"
     )
 
+    # Web fetching (one module, every stage): politeness, limits, and where leadpipe may connect.
+    user_agent: str = Field(
+        default=f"leadpipe/{__version__} (+https://pypi.org/project/leadpipe/)",
+        description="the User-Agent sent, and the agent robots.txt rules are read for",
+    )
+    proxy: SecretStr | None = Field(
+        default=None,
+        description="proxy URL for every request (HTTP_PROXY/HTTPS_PROXY/NO_PROXY are honoured too)",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="allow targets that resolve to private, loopback or link-local addresses",
+    )
+    http_concurrency: int = Field(default=64, ge=1, description="requests in flight at once, all hosts")
+    http_per_host: int = Field(default=2, ge=1, description="requests in flight at once to one host")
+    http_host_delay_seconds: float = Field(
+        default=0.0, ge=0, description="pause between requests to one host"
+    )
+    http_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_read_timeout_seconds: float = Field(default=20.0, gt=0)
+    http_total_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="deadline for one whole response"
+    )
+    http_max_redirects: int = Field(default=5, ge=0)
+    obey_robots: bool = Field(default=True, description="obey robots.txt for the user agent")
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the log redaction filter."""
         values: list[str] = []
@@ -56,9 +84,11 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
-        password = urlsplit(self.database_url).password
-        if password:
-            values.append(password)
+        proxy = self.proxy.get_secret_value() if self.proxy else ""
+        for url in (self.database_url, proxy):
+            password = urlsplit(url).password
+            if password:
+                values.append(password)
         return values
 
 

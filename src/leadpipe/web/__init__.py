@@ -1,0 +1,1 @@
+"""Reaching the web: one fetcher, its politeness and safety layers."""

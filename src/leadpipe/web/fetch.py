@@ -1,0 +1,347 @@
+"""Fetching, politely and safely: the one way every stage reaches the web.
+
+A request passes these layers in order, each a small function of its own:
+
+1. the address guard: no private, loopback or link-local targets unless the operator allows them;
+2. robots.txt, for leadpipe's user agent (cached per origin for a day);
+3. politeness: a global and a per-host limit on requests in flight, and an optional per-host delay
+   (at least the site's Crawl-delay);
+4. HTTP: verified TLS, redirects followed by hand so each hop passes layers 1 and 2 again, connect and
+   read timeouts and a deadline for the whole response;
+5. the body: streamed, counted after transport decompression, and cut at a cap, so neither a huge
+   file nor a gzip bomb is ever held in memory.
+
+Nothing here retries or sleeps on a 429/503: the caller turns :meth:`Response.retry_after` into the
+engine's ``RetryLater``, so no worker slot waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import socket
+import ssl
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from protego import Protego
+
+from leadpipe.config import Settings
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+Sink = Callable[[bytes], bool]
+"""Receives the body chunk by chunk; returns False to stop reading."""
+
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+ROBOTS_TTL_SECONDS = 24 * 3600
+MAX_CRAWL_DELAY_SECONDS = 10.0
+
+
+class FetchError(Exception):
+    """A request that got no usable answer. ``kind`` is one of: dns, connect, tls, timeout, proxy,
+    private_address, robots, redirects, protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Response:
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes = b""
+    size: int = 0
+    truncated: bool = False
+    seconds: float = 0.0
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("content-type", "")).split(";")[0].strip().lower()
+
+    def retry_after(self) -> float | None:
+        """Seconds a 429 or 503 asks us to wait (delta or HTTP date), if it says."""
+        value = self.headers.get("retry-after", "").strip()
+        if not value:
+            return None
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@dataclass
+class Robots:
+    """An origin's robots.txt: its rules for us, its Sitemap lines and its Crawl-delay."""
+
+    status: int | None
+    rules: Protego | None
+    sitemaps: list[str]
+    fetched_at: float
+
+    def allows(self, url: str, agent: str) -> bool:
+        return self.rules is None or bool(self.rules.can_fetch(url, agent))
+
+
+@dataclass
+class Site:
+    """A domain as leadpipe reaches it: its origin, its robots.txt, and why https failed, if it did."""
+
+    origin: str
+    robots: Robots
+    https_problem: str | None = None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class Fetcher:
+    """One per worker process; shares connections, host slots and robots.txt across handlers."""
+
+    def __init__(self, settings: Settings, *, resolver: Resolver | None = None) -> None:
+        self.settings = settings
+        self.resolver = resolver or _system_resolver
+        self._client: httpx.AsyncClient | None = None
+        self._all = asyncio.Semaphore(settings.http_concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._next_at: dict[str, float] = {}
+        self._robots: dict[str, Robots] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._cleared: dict[str, float] = {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            proxy = self.settings.proxy.get_secret_value() if self.settings.proxy else None
+            self._client = httpx.AsyncClient(
+                headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+                timeout=httpx.Timeout(
+                    connect=self.settings.http_connect_timeout_seconds,
+                    read=self.settings.http_read_timeout_seconds,
+                    write=self.settings.http_read_timeout_seconds,
+                    pool=None,
+                ),
+                limits=httpx.Limits(
+                    max_connections=self.settings.http_concurrency, max_keepalive_connections=32
+                ),
+                proxy=proxy,
+                trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, NO_PROXY
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def open_site(self, domain: str) -> Site:
+        """How to reach ``domain``: https first, http when https cannot be reached at all (an untrusted
+        certificate included, recorded as such; verification is never turned off)."""
+        https_problem = None
+        for scheme in ("https", "http"):
+            origin = f"{scheme}://{domain}"
+            try:
+                return Site(origin, await self.robots(origin), https_problem)
+            except FetchError as error:
+                if scheme == "https" and error.kind in ("connect", "tls", "timeout", "protocol", "proxy"):
+                    https_problem = str(error)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    # -- layer 1: the address guard ---------------------------------------------------------------
+
+    def _through_proxy(self, host: str) -> bool:
+        if self.settings.proxy:
+            return True
+        return bool(urllib.request.getproxies()) and not urllib.request.proxy_bypass(host)
+
+    async def check_address(self, url: str) -> None:
+        """Refuse a target that is, or resolves to, a private, loopback or link-local address."""
+        if self.settings.allow_private_networks:
+            return
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if self._cleared.get(host, 0) > time.monotonic():
+            return
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            if self._through_proxy(host):
+                return  # the proxy resolves names, and it is the operator's choice
+            try:
+                addresses = await self.resolver(host, parts.port or (443 if parts.scheme == "https" else 80))
+            except (OSError, UnicodeError) as error:
+                raise FetchError("dns", f"{host} does not resolve ({error})") from None
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise FetchError(
+                    "private_address",
+                    f"refused: {host} resolves to {address}, a private or local address "
+                    "(set LEADPIPE_ALLOW_PRIVATE_NETWORKS=true to allow)",
+                )
+        self._cleared[host] = time.monotonic() + 60
+
+    # -- layer 2: robots.txt ----------------------------------------------------------------------
+
+    async def robots(self, origin: str) -> Robots:
+        """The origin's robots.txt, fetched once a day. A 4xx means no rules; a 5xx or no answer
+        means keep out for now (RFC 9309), raised as a FetchError."""
+        cached = self._robots.get(origin)
+        if cached and time.monotonic() - cached.fetched_at < ROBOTS_TTL_SECONDS:
+            return cached
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:
+            cached = self._robots.get(origin)
+            if cached and time.monotonic() - cached.fetched_at < ROBOTS_TTL_SECONDS:
+                return cached
+            response = await self.get(f"{origin}/robots.txt", max_bytes=ROBOTS_MAX_BYTES, obey_robots=False)
+            if response.status >= 500 or response.status == 429:
+                raise FetchError(
+                    "robots",
+                    f"robots.txt answered HTTP {response.status}: treated as keep-out for now (RFC 9309)",
+                )
+            rules = None
+            sitemaps: list[str] = []
+            if 200 <= response.status < 300:
+                text = response.body.decode("utf-8-sig", errors="replace")
+                rules = Protego.parse(text)
+                base = response.url
+                sitemaps = list(dict.fromkeys(urljoin(base, line.strip()) for line in rules.sitemaps))
+            robots = Robots(response.status, rules, sitemaps, time.monotonic())
+            self._robots[origin] = robots
+            return robots
+
+    async def _check_robots(self, url: str) -> float:
+        """Refuse a URL robots.txt keeps us out of; returns the site's Crawl-delay."""
+        robots = await self.robots(_origin(url))
+        if not robots.allows(url, self.settings.user_agent):
+            raise FetchError("robots", f"robots.txt disallows {url} for {self.settings.user_agent}")
+        delay = robots.rules.crawl_delay(self.settings.user_agent) if robots.rules else None
+        return min(float(delay or 0.0), MAX_CRAWL_DELAY_SECONDS)
+
+    # -- layer 3: politeness ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str, delay: float) -> AsyncIterator[None]:
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.http_per_host))
+        async with per_host, self._all:
+            wait = self._next_at.get(host, 0.0) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            gap = max(delay, self.settings.http_host_delay_seconds)
+            self._next_at[host] = time.monotonic() + gap
+            yield
+
+    # -- layers 4 and 5: HTTP and the body --------------------------------------------------------
+
+    async def get(
+        self,
+        url: str,
+        *,
+        max_bytes: int = 5 * 1024 * 1024,
+        sink: Sink | None = None,
+        obey_robots: bool = True,
+    ) -> Response:
+        """GET ``url``; the body is kept (up to ``max_bytes``) or handed to ``sink`` as it arrives."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.settings.http_total_timeout_seconds):
+                response = await self._follow(url, max_bytes, sink, obey_robots)
+        except TimeoutError:
+            raise FetchError(
+                "timeout",
+                f"no complete answer from {url} within {self.settings.http_total_timeout_seconds:g}s",
+            ) from None
+        response.seconds = time.monotonic() - started
+        return response
+
+    async def _follow(self, url: str, max_bytes: int, sink: Sink | None, obey_robots: bool) -> Response:
+        seen = [url]
+        while True:
+            await self.check_address(url)
+            delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
+            host = urlsplit(url).hostname or ""
+            async with self._slot(host, delay):
+                response = await self._request(url, max_bytes, sink)
+            location = response.headers.get("location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                response.redirects = seen[:-1]
+                return response
+            url = urljoin(url, location.strip())
+            if url in seen:
+                raise FetchError("redirects", "redirect loop: " + " → ".join([*seen, url]))
+            if len(seen) > self.settings.http_max_redirects:
+                raise FetchError(
+                    "redirects", f"more than {self.settings.http_max_redirects} redirects from {seen[0]}"
+                )
+            seen.append(url)
+
+    async def _request(self, url: str, max_bytes: int, sink: Sink | None) -> Response:
+        try:
+            async with self.client.stream("GET", url) as raw:
+                response = Response(str(raw.url), raw.status_code, raw.headers)
+                if raw.status_code in (301, 302, 303, 307, 308):
+                    return response
+                chunks: list[bytes] = []
+                async for chunk in raw.aiter_bytes():
+                    room = max_bytes - response.size
+                    if len(chunk) > room:
+                        chunk = chunk[:room]
+                        response.truncated = True
+                    response.size += len(chunk)
+                    if sink is None:
+                        chunks.append(chunk)
+                    elif not sink(chunk):
+                        break
+                    if response.truncated:
+                        break
+                response.body = b"".join(chunks)
+                return response
+        except httpx.ProxyError as error:
+            raise FetchError("proxy", f"the proxy refused {url}: {error}") from None
+        except httpx.ConnectTimeout:
+            raise FetchError("timeout", f"could not connect to {url} in time") from None
+        except httpx.TimeoutException:
+            raise FetchError("timeout", f"{url} stopped answering") from None
+        except httpx.ConnectError as error:
+            raise _connect_error(url, error) from None
+        except (httpx.RemoteProtocolError, httpx.DecodingError, httpx.ReadError) as error:
+            raise FetchError(
+                "protocol", f"broken answer from {url}: {error or type(error).__name__}"
+            ) from None
+
+
+def _connect_error(url: str, error: httpx.ConnectError) -> FetchError:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return FetchError("tls", f"{url}: certificate not trusted ({cause.verify_message})")
+        if isinstance(cause, ssl.SSLError):
+            return FetchError("tls", f"{url}: TLS failed ({cause.reason or cause})")
+        if isinstance(cause, socket.gaierror):
+            return FetchError("dns", f"{urlsplit(url).hostname} does not resolve")
+        cause = cause.__cause__ or cause.__context__
+    return FetchError("connect", f"could not connect to {url}: {error}")

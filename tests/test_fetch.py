@@ -1,0 +1,205 @@
+"""The fetcher against real HTTP on loopback: robots, proxies, fallbacks, limits and the address guard."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from leadpipe.config import Settings
+from leadpipe.web.fetch import Fetcher, FetchError, Response
+from tests.web import Web
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    server = Web().start()
+    yield server
+    server.stop()
+
+
+def fetcher_for(web: Web, **overrides: Any) -> Fetcher:
+    options: dict[str, Any] = {"proxy": web.url, "http_total_timeout_seconds": 5, **overrides}
+    return Fetcher(Settings(**options))
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+async def _get(fetcher: Fetcher, url: str, **options: Any) -> Response:
+    try:
+        return await fetcher.get(url, **options)
+    finally:
+        await fetcher.aclose()
+
+
+def test_a_page_through_the_proxy_with_our_user_agent(web: Web) -> None:
+    web.add("acme.test", "/", b"<html>hello</html>")
+    response = run(_get(fetcher_for(web), "http://acme.test/"))
+    assert (response.status, response.body, response.content_type) == (
+        200,
+        b"<html>hello</html>",
+        "text/html",
+    )
+    assert web.requests_to("acme.test") == ["/robots.txt", "/"]
+    assert any(agent.startswith("leadpipe/") for agent in web.agents)
+
+
+def test_robots_txt_is_obeyed_for_our_agent(web: Web) -> None:
+    web.add("acme.test", "/robots.txt", b"User-agent: *\nDisallow: /private\n", content_type="text/plain")
+    web.add("acme.test", "/private/x", b"secret")
+    with pytest.raises(FetchError) as refused:
+        run(_get(fetcher_for(web), "http://acme.test/private/x"))
+    assert refused.value.kind == "robots" and "robots.txt disallows" in str(refused.value)
+    assert "/private/x" not in web.requests_to("acme.test")
+
+
+def test_robots_txt_failing_with_5xx_keeps_us_out_for_now(web: Web) -> None:
+    web.add("acme.test", "/robots.txt", b"oops", status=503)
+    with pytest.raises(FetchError, match="treated as keep-out"):
+        run(_get(fetcher_for(web), "http://acme.test/"))
+
+
+def test_https_falls_back_to_http_when_https_cannot_be_reached(web: Web) -> None:
+    web.add("acme.test", "/robots.txt", b"Sitemap: /sitemap.xml\n", content_type="text/plain")
+
+    async def scenario() -> Any:
+        fetcher = fetcher_for(web)
+        try:
+            return await fetcher.open_site("acme.test")
+        finally:
+            await fetcher.aclose()
+
+    site = run(scenario())
+    assert site.origin == "http://acme.test"
+    assert site.https_problem and "proxy refused" in site.https_problem
+    assert site.robots.sitemaps == ["http://acme.test/sitemap.xml"]
+
+
+def test_a_server_that_never_answers_times_out_within_the_deadline(web: Web) -> None:
+    web.add("slow.test", "/", hang=True)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as failed:
+        run(_get(fetcher_for(web, http_total_timeout_seconds=1.0), "http://slow.test/", obey_robots=False))
+    assert failed.value.kind == "timeout"
+    assert time.monotonic() - started < 3
+
+
+def test_a_slow_drip_body_is_bounded_by_the_total_deadline(web: Web) -> None:
+    def drip() -> Iterator[bytes]:
+        for _ in range(100):
+            time.sleep(0.1)
+            yield b"x" * 10
+
+    web.add("drip.test", "/", drip)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="no complete answer"):
+        run(
+            _get(
+                fetcher_for(web, http_total_timeout_seconds=1.0, http_read_timeout_seconds=5),
+                "http://drip.test/",
+                obey_robots=False,
+            )
+        )
+    assert time.monotonic() - started < 3
+
+
+def test_a_redirect_loop_is_named(web: Web) -> None:
+    web.add("loop.test", "/a", status=302, headers={"Location": "/b"})
+    web.add("loop.test", "/b", status=302, headers={"Location": "/a"})
+    with pytest.raises(
+        FetchError, match=r"redirect loop: http://loop.test/a → http://loop.test/b → http://loop.test/a"
+    ):
+        run(_get(fetcher_for(web), "http://loop.test/a"))
+
+
+def test_redirects_are_followed_and_recorded(web: Web) -> None:
+    web.add("old.test", "/", status=301, headers={"Location": "http://new.test/home"})
+    web.add("new.test", "/home", b"moved")
+    response = run(_get(fetcher_for(web), "http://old.test/"))
+    assert response.url == "http://new.test/home" and response.body == b"moved"
+    assert response.redirects == ["http://old.test/"]
+    assert "/robots.txt" in web.requests_to("new.test")  # each hop asks its own robots.txt
+
+
+def test_a_body_larger_than_the_cap_is_cut_while_streaming(web: Web) -> None:
+    web.add("big.test", "/", lambda: (b"x" * 65536 for _ in range(1600)))  # 100 MiB
+    response = run(_get(fetcher_for(web), "http://big.test/", max_bytes=1_000_000, obey_robots=False))
+    assert response.truncated and response.size == 1_000_000 and len(response.body) == 1_000_000
+
+
+def test_a_gzip_bomb_in_transport_encoding_is_stopped_at_the_cap(web: Web) -> None:
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB from ~200 KB
+    web.add("bomb.test", "/", bomb, headers={"Content-Encoding": "gzip"})
+    response = run(_get(fetcher_for(web), "http://bomb.test/", max_bytes=2_000_000, obey_robots=False))
+    assert response.truncated and response.size == 2_000_000
+
+
+def test_retry_after_is_read_as_seconds_or_a_date(web: Web) -> None:
+    web.add("busy.test", "/", b"slow down", status=429, headers={"Retry-After": "120"})
+    response = run(_get(fetcher_for(web), "http://busy.test/", obey_robots=False))
+    assert response.status == 429 and response.retry_after() == 120
+    dated = Response("u", 503, response.headers.copy())
+    dated.headers["Retry-After"] = "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert dated.retry_after() == 0.0
+
+
+def test_one_host_gets_at_most_its_share_of_requests_at_once(web: Web) -> None:
+    for i in range(4):
+        web.add("one.test", f"/{i}", b"ok", delay=0.3)
+
+    async def scenario() -> float:
+        fetcher = fetcher_for(web, http_per_host=1)
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(fetcher.get(f"http://one.test/{i}", obey_robots=False) for i in range(4)))
+        finally:
+            await fetcher.aclose()
+        return time.monotonic() - started
+
+    assert run(scenario()) >= 1.2
+
+
+def test_a_domain_resolving_to_loopback_is_refused_with_a_clear_reason() -> None:
+    async def to_loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    fetcher = Fetcher(Settings(), resolver=to_loopback)
+    with pytest.raises(FetchError) as refused:
+        run(_get(fetcher, "http://intranet.example.com/"))
+    assert refused.value.kind == "private_address"
+    assert str(refused.value).startswith(
+        "refused: intranet.example.com resolves to 127.0.0.1, a private or local address"
+    )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/", "http://[::1]:9/", "http://localhost:9/"])
+def test_loopback_targets_are_refused_without_a_connection(url: str) -> None:
+    with pytest.raises(FetchError) as refused:
+        run(_get(Fetcher(Settings()), url))
+    assert refused.value.kind == "private_address"
+
+
+@pytest.mark.parametrize(
+    "address", ["10.0.0.8", "192.168.1.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "fd00::1"]
+)
+def test_names_resolving_to_private_ranges_are_refused(address: str) -> None:
+    """The resolver is replaced, so nothing is ever sent towards these addresses."""
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["93.184.216.34", address]
+
+    with pytest.raises(FetchError) as refused:
+        run(_get(Fetcher(Settings(), resolver=resolver), "http://shop.example.com/"))
+    assert refused.value.kind == "private_address" and address in str(refused.value)
+
+
+def test_loopback_is_allowed_when_the_operator_allows_it(web: Web) -> None:
+    web.add("127.0.0.1", "/", b"local")
+    response = run(_get(Fetcher(Settings(allow_private_networks=True)), web.url + "/", obey_robots=False))
+    assert response.body == b"local"

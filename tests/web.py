@@ -1,0 +1,129 @@
+"""A web of sites on loopback: one HTTP server that serves many hosts by name and is also their proxy.
+
+Tests point leadpipe at it with the proxy setting, so ``http://acme.test/robots.txt`` reaches this
+server as an absolute-form request, exactly as a real forward proxy receives it. Requests to
+``https://`` through it (CONNECT) are refused, like a site without TLS.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+Body = bytes | Callable[[], Iterator[bytes]]
+
+
+@dataclass
+class Route:
+    body: Body = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before the status line
+    hang: bool = False  # never answer (until the server stops)
+
+
+class Web:
+    """Sites by host name, each a table of paths; every request is logged."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, dict[str, Route]] = {}
+        self.log: list[tuple[str, str]] = []
+        self.agents: set[str] = set()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    def add(
+        self,
+        host: str,
+        path: str,
+        body: Body = b"",
+        *,
+        status: int = 200,
+        content_type: str | None = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        **options: float | bool,
+    ) -> None:
+        all_headers = dict(headers or {})
+        if content_type and "Content-Type" not in all_headers:
+            all_headers["Content-Type"] = content_type
+        self.routes.setdefault(host, {})[path] = Route(body, status, all_headers, **options)  # type: ignore[arg-type]
+
+    def add_xml(
+        self, host: str, path: str, xml: str | bytes, *, gzipped: bool = False, **options: object
+    ) -> None:
+        data = xml.encode() if isinstance(xml, str) else xml
+        if gzipped:
+            data = gzip.compress(data)
+        content_type = "application/gzip" if gzipped else "application/xml"
+        self.add(host, path, data, content_type=content_type, **options)  # type: ignore[arg-type]
+
+    def requests_to(self, host: str) -> list[str]:
+        return [path for logged_host, path in self.log if logged_host == host]
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Web:
+        web = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_CONNECT(self) -> None:
+                self.send_error(502, "no TLS here")
+
+            def do_GET(self) -> None:
+                target = urlsplit(self.path)
+                host = (target.hostname or self.headers.get("Host", "").split(":")[0]).lower()
+                path = target.path or "/"
+                full = path + (f"?{target.query}" if target.query else "")
+                web.log.append((host, full))
+                web.agents.add(self.headers.get("User-Agent", ""))
+                site = web.routes.get(host, {})
+                route = site.get(full) or site.get(path) or Route(b"<html><body>Not Found</body></html>", 404)
+                if route.hang:
+                    web._stopping.wait(120)
+                    return
+                if route.delay:
+                    time.sleep(route.delay)
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                if callable(route.body):
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    try:
+                        for chunk in route.body():
+                            if chunk:
+                                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        self.close_connection = True
+                    return
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
