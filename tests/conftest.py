@@ -25,8 +25,11 @@ ADMIN_URL = os.environ.get("LEADPIPE_TEST_POSTGRES", "postgresql://postgres@127.
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     name = f"leadpipe_test_{uuid.uuid4().hex[:8]}"
+    # pool_pre_ping: the restart test restarts the server, and this engine must still drop the database.
     admin = create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
     )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    any_,
     case,
     false,
     func,
@@ -112,10 +113,12 @@ def claim(db: Database, connection: Connection, stage: Stage, owner: str, limit:
         statement = update(table).where(table.c.id == chosen.c.id).values(lease)
     else:
         statement = update(table).where(table.c.id.in_(candidates.scalar_subquery())).values(lease)
-    rows = connection.execute(statement.returning(*table.c)).mappings().all()
+    result = connection.execute(statement.returning(*table.c))
+    names = list(result.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in result.all()]
     if not rows:
         return None
-    return Claimed(token, [dict(row) for row in rows])
+    return Claimed(token, rows)
 
 
 def commit(
@@ -139,7 +142,7 @@ def commit(
             continue
         values: dict[str, Any] = dict(item.result.values)
         if item.result.outcome is not None:
-            values["outcome"] = item.result.outcome
+            values.pop("outcome", None)  # _finish set it, with the status
         if values:
             connection.execute(update(table).where(table.c.id == item.id).values(values))
         for output in item.result.outputs:
@@ -162,7 +165,7 @@ def commit(
             changes["finished_at"] = _clock(db)
         else:
             changes["run_after"] = _clock(db, failure.delay)
-        count = connection.execute(_fenced(table, [failure.id], failure.token).values(changes)).rowcount
+        count = connection.execute(_fenced(db, table, [failure.id], failure.token).values(changes)).rowcount
         if not count:
             lost += 1
         elif give_up:
@@ -172,29 +175,36 @@ def commit(
     return Outcome(len(kept), retried, dead, lost + len(done) - len(kept))
 
 
-def _fenced(table: Table, ids: Iterable[int], token: str) -> Any:
-    return update(table).where(
-        table.c.id.in_(list(ids)), table.c.lease_token == token, table.c.status == "running"
-    )
+def _fenced(db: Database, table: Table, ids: Iterable[int], token: str) -> Any:
+    if db.is_postgres:
+        # One array parameter, not an IN list of one parameter per id to render on every commit.
+        chosen = table.c.id == any_(literal(list(ids), postgresql.ARRAY(table.c.id.type)))
+    else:
+        chosen = table.c.id.in_(list(ids))
+    return update(table).where(chosen, table.c.lease_token == token, table.c.status == "running")
 
 
 def _finish(db: Database, connection: Connection, stage: Stage, done: Sequence[Done]) -> set[int]:
-    """Mark items done in one statement per lease token; returns the ids whose lease held."""
+    """Mark items done, with their outcome, in one statement per lease token and outcome (not one
+    per item); returns the ids whose lease held."""
     table = stage.table
-    by_token: dict[str, list[int]] = {}
+    groups: dict[tuple[str, str | None], list[int]] = {}
     for item in done:
-        by_token.setdefault(item.token, []).append(item.id)
+        groups.setdefault((item.token, item.result.outcome), []).append(item.id)
     kept: set[int] = set()
-    for token, ids in by_token.items():
-        statement = _fenced(table, ids, token).values(
-            status="done",
-            finished_at=_clock(db),
-            updated_at=_clock(db),
-            lease_owner=None,
-            lease_token=None,
-            lease_expires_at=None,
-            last_error=None,
-        )
+    for (token, outcome), ids in groups.items():
+        changes: dict[str, Any] = {
+            "status": "done",
+            "finished_at": _clock(db),
+            "updated_at": _clock(db),
+            "lease_owner": None,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "last_error": None,
+        }
+        if outcome is not None:
+            changes["outcome"] = outcome
+        statement = _fenced(db, table, ids, token).values(changes)
         kept.update(connection.execute(statement.returning(table.c.id)).scalars())
     return kept
 
@@ -252,7 +262,7 @@ def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[in
     if not ids:
         return 0
     table = stage.table
-    statement = _fenced(table, ids, token).values(
+    statement = _fenced(db, table, ids, token).values(
         status="pending",
         attempts=table.c.attempts - 1,
         lease_owner=None,
@@ -321,12 +331,22 @@ def skip_ineligible(db: Database, connection: Connection, stage: Stage) -> int:
 
 
 def has_due_work(db: Database, connection: Connection, stage: Stage, within: float = 0.0) -> bool:
-    """Whether any item of the stage is pending and due now (or within ``within`` seconds)."""
+    """Whether any item of the stage is pending and due now (or within ``within`` seconds), or is
+    left running under an expired lease.
+
+    An expired lease is due work too: its worker died, and the reaper is about to take it back. Without
+    it a ``--until-idle`` worker started after a crash would exit before reaping, leaving the crashed
+    items ``running`` for ever.
+    """
     table = stage.table
     conditions = [table.c.status == "pending", table.c.run_after <= _clock(db, within)]
     conditions += [not_(condition) for condition in _skip_conditions(stage)]
-    found = connection.execute(select(table.c.id).where(*conditions).limit(1)).first()
-    return found is not None
+    expired = [table.c.status == "running", table.c.lease_expires_at < _clock(db)]
+    # Two queries rather than one OR, so each is answered by its partial index (claim, lease).
+    return any(
+        connection.execute(select(table.c.id).where(*where).limit(1)).first() is not None
+        for where in (conditions, expired)
+    )
 
 
 def requeue(
