@@ -22,15 +22,16 @@ from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle,
 
 STAGE = pipelines.touch_stage()
 PIPELINE = Pipeline([STAGE])
+SETTINGS = Settings()
 
 
 def test_claim_takes_at_most_the_batch_lowest_priority_number_first(db: Database) -> None:
     add_domains(db, [f"d{i}.test" for i in range(40)])
     add_domains(db, ["urgent.test"], priority=1)
     with db.begin() as connection:
-        first = queue.claim(db, connection, STAGE, "w1", 10)
+        first = queue.claim(db, connection, STAGE, SETTINGS, "w1", 10)
     with db.begin() as connection:
-        second = queue.claim(db, connection, STAGE, "w2", 10)
+        second = queue.claim(db, connection, STAGE, SETTINGS, "w2", 10)
     assert first is not None and second is not None
     assert len(first.items) == 10 and len(second.items) == 10
     assert "urgent.test" in {item["name"] for item in first.items}
@@ -43,19 +44,19 @@ def test_items_not_yet_due_are_not_claimed(db: Database) -> None:
     add_domains(db, ["later.test"])
     with db.begin() as connection:
         connection.execute(update(domains).values(run_after=now() + timedelta(hours=1)))
-        assert queue.claim(db, connection, STAGE, "w", 10) is None
+        assert queue.claim(db, connection, STAGE, SETTINGS, "w", 10) is None
 
 
 def test_a_worker_whose_lease_was_taken_over_cannot_commit(db: Database) -> None:
     add_domains(db, ["zombie.test"])
     short = pipelines.touch_stage(lease_seconds=0.05)
     with db.begin() as connection:
-        stale = queue.claim(db, connection, short, "zombie", 1)
+        stale = queue.claim(db, connection, short, SETTINGS, "zombie", 1)
     time.sleep(0.2)
     with db.begin() as connection:
         assert queue.reap(db, connection, short) == 1
     with db.begin() as connection:
-        fresh = queue.claim(db, connection, short, "successor", 1)
+        fresh = queue.claim(db, connection, short, SETTINGS, "successor", 1)
     assert stale is not None and fresh is not None and stale.token != fresh.token
     item = stale.items[0]
     page = {"domain_id": item["id"], "url": "https://zombie.test/late"}
@@ -118,8 +119,8 @@ def test_retry_later_waits_without_holding_a_slot(db: Database, settings: Settin
     assert item["status"] == "pending" and item["lease_token"] is None
     assert "Retry-After" in item["last_error"]
     with db.engine.connect() as connection:
-        due_soon = queue.has_due_work(db, connection, STAGE, within=25)
-        due_later = queue.has_due_work(db, connection, STAGE, within=35)
+        due_soon = queue.has_due_work(db, connection, STAGE, SETTINGS, within=25)
+        due_later = queue.has_due_work(db, connection, STAGE, SETTINGS, within=35)
     assert not due_soon and due_later
 
 
@@ -225,7 +226,7 @@ def test_a_stage_rule_beyond_status_skips_items_with_a_reason(db: Database, sett
         name="read",
         table=pages,
         handler=_count_reads,
-        skip_when={"domain has its contacts": lambda: has_contacts},
+        skip_when={"domain has its contacts": lambda settings: has_contacts},
     )
     add_domains(db, ["found.test", "open.test"], status="done")
     found, open_ = domain(db, "found.test")["id"], domain(db, "open.test")["id"]

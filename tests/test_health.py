@@ -95,7 +95,7 @@ def test_expired_leases_left_unreaped_while_workers_live_are_an_error(
     add_domains(db, ["a.test"])
     stage = pipelines.touch_stage(lease_seconds=0)
     with db.begin() as connection:
-        queue.claim(db, connection, stage, "vanished", 1)
+        queue.claim(db, connection, stage, settings, "vanished", 1)
         connection.execute(update(domains).values(lease_expires_at=now() - timedelta(minutes=3)))
     _worker(db, ["touch"])
     report = health.check(db, PIPELINE, settings)

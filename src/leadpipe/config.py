@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     http_max_redirects: int = Field(default=5, ge=0)
     obey_robots: bool = Field(default=True, description="obey robots.txt for the user agent")
 
+    # Sitemaps: per-file caps from the protocol, per-domain budgets so no site can take the pipeline.
+    sitemap_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="decompressed bytes per sitemap"
+    )
+    sitemap_max_urls: int = Field(default=50_000, ge=1, description="URLs per sitemap file")
+    sitemap_max_depth: int = Field(default=10, ge=1, description="levels of sitemap indexes followed")
+    sitemap_max_files: int = Field(default=500, ge=1, description="sitemap files per domain")
+    domain_max_pages: int = Field(default=200_000, ge=1, description="pages imported per domain")
+    discover_seconds: float = Field(default=120.0, gt=0, description="time to discover one domain's sitemaps")
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the log redaction filter."""
         values: list[str] = []

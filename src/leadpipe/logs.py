@@ -69,4 +69,6 @@ def configure(settings: Settings, stream: object = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
-    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # Libraries that log every request or migration step at INFO: their news is ours to summarise.
+    for chatty in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

@@ -150,6 +150,8 @@ class Domain(Work, Base):
     name: Mapped[str] = mapped_column(String(253))
     country: Mapped[str | None] = mapped_column(String(2))
     sitemap_hint: Mapped[str | None] = mapped_column(String(2000))
+    site_url: Mapped[str | None] = mapped_column(String(300))
+    problem: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(String(1000))
     description: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(35))
@@ -163,12 +165,16 @@ class SitemapFile(Work, Base):
     __extra_args__ = (UniqueConstraint("domain_id", "url"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("sitemap_files.id", ondelete="SET NULL"))
+    site: Mapped[str] = mapped_column(String(253))  # the domain its URLs must belong to
     url: Mapped[str] = mapped_column(String(2000))
+    parent_url: Mapped[str | None] = mapped_column(String(2000))
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kind: Mapped[str | None] = mapped_column(String(16))
     found_by: Mapped[str | None] = mapped_column(String(32))
+    http_status: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     url_count: Mapped[int | None] = mapped_column(Integer)
+    problem: Mapped[str | None] = mapped_column(Text)
 
 
 class Page(Work, Base):
@@ -180,8 +186,12 @@ class Page(Work, Base):
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     sitemap_file_id: Mapped[int | None] = mapped_column(ForeignKey("sitemap_files.id", ondelete="SET NULL"))
     url: Mapped[str] = mapped_column(String(2000))
+    found_by: Mapped[str | None] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(32))
     lastmod: Mapped[str | None] = mapped_column(String(64))
+    changefreq: Mapped[str | None] = mapped_column(String(16))
+    sitemap_priority: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # images, videos, news, hreflang
     http_status: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(200))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)

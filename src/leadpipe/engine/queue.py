@@ -84,16 +84,18 @@ def _clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
     return literal(now() + timedelta(seconds=seconds), Timestamp)
 
 
-def _skip_conditions(stage: Stage) -> list[ColumnElement[bool]]:
-    return [rule() for rule in stage.skip_when.values()]
+def _skip_conditions(stage: Stage, settings: Settings) -> list[ColumnElement[bool]]:
+    return [rule(settings) for rule in stage.skip_when.values()]
 
 
-def claim(db: Database, connection: Connection, stage: Stage, owner: str, limit: int) -> Claimed | None:
+def claim(
+    db: Database, connection: Connection, stage: Stage, settings: Settings, owner: str, limit: int
+) -> Claimed | None:
     """Lease up to ``limit`` pending items, best first; the attempt is counted here, at claim."""
     table = stage.table
     token = str(uuid.uuid4())
     due = [table.c.status == "pending", table.c.run_after <= _clock(db)]
-    due += [not_(condition) for condition in _skip_conditions(stage)]
+    due += [not_(condition) for condition in _skip_conditions(stage, settings)]
     candidates = (
         select(table.c.id).where(*due).order_by(table.c.priority, table.c.run_after, table.c.id).limit(limit)
     )
@@ -316,21 +318,23 @@ def reap(db: Database, connection: Connection, stage: Stage) -> int:
     return int(connection.execute(statement).rowcount)
 
 
-def skip_ineligible(db: Database, connection: Connection, stage: Stage) -> int:
+def skip_ineligible(db: Database, connection: Connection, stage: Stage, settings: Settings) -> int:
     """Record pending items that the stage's rules exclude as ``skipped``, with the rule's reason."""
     table = stage.table
     count = 0
     for reason, rule in stage.skip_when.items():
         statement = (
             update(table)
-            .where(table.c.status == "pending", rule())
+            .where(table.c.status == "pending", rule(settings))
             .values(status="skipped", outcome=reason, finished_at=_clock(db), updated_at=_clock(db))
         )
         count += int(connection.execute(statement).rowcount)
     return count
 
 
-def has_due_work(db: Database, connection: Connection, stage: Stage, within: float = 0.0) -> bool:
+def has_due_work(
+    db: Database, connection: Connection, stage: Stage, settings: Settings, within: float = 0.0
+) -> bool:
     """Whether any item of the stage is pending and due now (or within ``within`` seconds), or is
     left running under an expired lease.
 
@@ -340,7 +344,7 @@ def has_due_work(db: Database, connection: Connection, stage: Stage, within: flo
     """
     table = stage.table
     conditions = [table.c.status == "pending", table.c.run_after <= _clock(db, within)]
-    conditions += [not_(condition) for condition in _skip_conditions(stage)]
+    conditions += [not_(condition) for condition in _skip_conditions(stage, settings)]
     expired = [table.c.status == "running", table.c.lease_expires_at < _clock(db)]
     # Two queries rather than one OR, so each is answered by its partial index (claim, lease).
     return any(

@@ -98,8 +98,9 @@ class Backoff:
 class Stage:
     """One stage of the pipeline, declared once.
 
-    ``skip_when`` maps a reason to a condition on the input table: items matching it are never
-    claimed, and the engine marks them ``skipped`` with that reason, so nothing waits for ever.
+    ``skip_when`` maps a reason to a condition on the input table (built from the settings, which may
+    hold its budget): items matching it are never claimed, and the engine marks them ``skipped`` with
+    that reason, so nothing waits for ever.
     ``missing_outputs`` is a condition naming done items whose downstream records never appeared.
     """
 
@@ -114,7 +115,7 @@ class Stage:
     max_attempts: int = 5
     backoff: Backoff = Backoff()
     retry_on: tuple[type[BaseException], ...] = (Exception,)
-    skip_when: Mapping[str, Callable[[], ColumnElement[bool]]] = field(default_factory=dict)
+    skip_when: Mapping[str, Callable[[Settings], ColumnElement[bool]]] = field(default_factory=dict)
     missing_outputs: Callable[[], ColumnElement[bool]] | None = None
     curation: Mapping[str, Policy] = field(default_factory=lambda: {"*": "auto"})
 
@@ -132,10 +133,16 @@ class Stage:
         return isinstance(error, self.retry_on)
 
 
-class Pipeline:
-    """The stage graph: every stage, by name and by the table it consumes."""
+Resources = Callable[[Settings], dict[str, Any]]
+"""What a worker makes once and lends every handler (say, the web fetcher); closed at exit."""
 
-    def __init__(self, stages: Iterable[Stage]) -> None:
+
+class Pipeline:
+    """The stage graph: every stage, by name and by the table it consumes, and the resources its
+    handlers share."""
+
+    def __init__(self, stages: Iterable[Stage], resources: Resources | None = None) -> None:
+        self.resources: Resources = resources or (lambda settings: {})
         self.stages: dict[str, Stage] = {}
         self.by_table: dict[str, Stage] = {}
         for stage in stages:

@@ -79,7 +79,7 @@ class Worker:
         self.runs = {
             stage.name: StageRun(stage, concurrency or stage.concurrency) for stage in pipeline.select(stages)
         }
-        self.resources = resources or {}
+        self.resources = resources if resources is not None else pipeline.resources(settings)
         self.counts: Counter[str] = Counter()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpipe-db")
         self._completions: asyncio.Queue[tuple[StageRun, queue.Done | queue.Failed]] = asyncio.Queue()
@@ -154,6 +154,9 @@ class Worker:
                 log.warning("could not remove worker row: %s", error)
             for signum in handled:
                 loop.remove_signal_handler(signum)
+            for resource in self.resources.values():
+                if hasattr(resource, "aclose"):
+                    await resource.aclose()
             self._executor.shutdown(wait=True)
         return self.counts
 
@@ -175,8 +178,10 @@ class Worker:
             def due(connection: Connection, active: list[Stage] = active) -> bool:
                 # Settle items the stages' rules exclude first, so none is left pending at exit.
                 for stage in active:
-                    queue.skip_ineligible(self.db, connection, stage)
-                return any(queue.has_due_work(self.db, connection, s, max_wait) for s in active)
+                    queue.skip_ineligible(self.db, connection, stage, self.settings)
+                return any(
+                    queue.has_due_work(self.db, connection, s, self.settings, max_wait) for s in active
+                )
 
             if not await self._db(due):
                 self.stop()
@@ -214,7 +219,7 @@ class Worker:
                 continue
             limit = min(free, stage.batch_size)
             claimed = await self._db(
-                lambda connection: queue.claim(self.db, connection, stage, self.id, limit)  # noqa: B023
+                lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit)  # noqa: B023
             )
             if claimed is None:
                 self._wake.clear()
@@ -339,7 +344,7 @@ class Worker:
         for run in self.runs.values():
             tokens = sorted({flight.token for flight in run.items.values()})
             queue.renew(self.db, connection, run.stage, tokens)
-            skipped = queue.skip_ineligible(self.db, connection, run.stage)
+            skipped = queue.skip_ineligible(self.db, connection, run.stage, self.settings)
             self.counts[f"{run.stage.name}.skipped"] += skipped
         for stage in self.pipeline:
             reaped = queue.reap(self.db, connection, stage)

@@ -1,6 +1,6 @@
 """The stage graph leadpipe runs: each stage, the records it consumes and what it produces.
 
-    businesses ──resolve──▶ domains
+    businesses ──resolve──▶ domains ──discover──▶ sitemap_files ──import──▶ pages
 
 Stages are added here as they are built; a table whose records wait with no stage consuming them
 is reported by ``leadpipe status`` as an orphaned queue.
@@ -9,11 +9,19 @@ is reported by ``leadpipe status`` as an orphaned queue.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
+from leadpipe.config import Settings
 from leadpipe.engine.stage import Pipeline
-from leadpipe.stages import resolve
+from leadpipe.stages import discover, resolve, sitemap_import
+from leadpipe.web.fetch import Fetcher
 
-PIPELINE = Pipeline([resolve.STAGE])
+
+def _resources(settings: Settings) -> dict[str, Any]:
+    return {"fetcher": Fetcher(settings)}
+
+
+PIPELINE = Pipeline([resolve.STAGE, discover.STAGE, sitemap_import.STAGE], resources=_resources)
 
 
 def load_pipeline(path: str) -> Pipeline:

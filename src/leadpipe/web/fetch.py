@@ -25,7 +25,7 @@ import socket
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +39,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 Sink = Callable[[bytes], bool]
 """Receives the body chunk by chunk; returns False to stop reading."""
 
+REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_TTL_SECONDS = 24 * 3600
 MAX_CRAWL_DELAY_SECONDS = 10.0
@@ -63,6 +64,10 @@ class Response:
     truncated: bool = False
     seconds: float = 0.0
     redirects: list[str] = field(default_factory=list)
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in REDIRECTS and "location" in self.headers
 
     @property
     def content_type(self) -> str:
@@ -264,12 +269,16 @@ class Fetcher:
         max_bytes: int = 5 * 1024 * 1024,
         sink: Sink | None = None,
         obey_robots: bool = True,
+        stop_at: Container[str] = (),
     ) -> Response:
-        """GET ``url``; the body is kept (up to ``max_bytes``) or handed to ``sink`` as it arrives."""
+        """GET ``url``; the body is kept (up to ``max_bytes``) or handed to ``sink`` as it arrives.
+
+        A redirect to a URL in ``stop_at`` is not followed: the 3xx response is returned as it is.
+        """
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.http_total_timeout_seconds):
-                response = await self._follow(url, max_bytes, sink, obey_robots)
+                response = await self._follow(url, max_bytes, sink, obey_robots, stop_at)
         except TimeoutError:
             raise FetchError(
                 "timeout",
@@ -278,7 +287,9 @@ class Fetcher:
         response.seconds = time.monotonic() - started
         return response
 
-    async def _follow(self, url: str, max_bytes: int, sink: Sink | None, obey_robots: bool) -> Response:
+    async def _follow(
+        self, url: str, max_bytes: int, sink: Sink | None, obey_robots: bool, stop_at: Container[str]
+    ) -> Response:
         seen = [url]
         while True:
             await self.check_address(url)
@@ -286,11 +297,13 @@ class Fetcher:
             host = urlsplit(url).hostname or ""
             async with self._slot(host, delay):
                 response = await self._request(url, max_bytes, sink)
-            location = response.headers.get("location")
-            if response.status not in (301, 302, 303, 307, 308) or not location:
+            if not response.is_redirect:
                 response.redirects = seen[:-1]
                 return response
-            url = urljoin(url, location.strip())
+            url = urljoin(url, response.headers["location"].strip())
+            if url in stop_at:
+                response.redirects = seen
+                return response
             if url in seen:
                 raise FetchError("redirects", "redirect loop: " + " → ".join([*seen, url]))
             if len(seen) > self.settings.http_max_redirects:
@@ -303,7 +316,7 @@ class Fetcher:
         try:
             async with self.client.stream("GET", url) as raw:
                 response = Response(str(raw.url), raw.status_code, raw.headers)
-                if raw.status_code in (301, 302, 303, 307, 308):
+                if response.is_redirect:
                     return response
                 chunks: list[bytes] = []
                 async for chunk in raw.aiter_bytes():

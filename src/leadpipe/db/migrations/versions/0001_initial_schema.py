@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 07:26:06.762879
+Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=253), nullable=False),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("sitemap_hint", sa.String(length=2000), nullable=True),
+        sa.Column("site_url", sa.String(length=300), nullable=True),
+        sa.Column("problem", sa.Text(), nullable=True),
         sa.Column("title", sa.String(length=1000), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("language", sa.String(length=35), nullable=True),
@@ -260,12 +262,16 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("domain_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("site", sa.String(length=253), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("parent_url", sa.String(length=2000), nullable=True),
+        sa.Column("depth", sa.Integer(), server_default="0", nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=True),
         sa.Column("found_by", sa.String(length=32), nullable=True),
+        sa.Column("http_status", sa.Integer(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("url_count", sa.Integer(), nullable=True),
+        sa.Column("problem", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
         sa.Column("curation", sa.String(length=16), server_default="new", nullable=False),
         sa.Column("priority", sa.Integer(), server_default="100", nullable=False),
@@ -290,12 +296,6 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["domain_id"], ["domains.id"], name=op.f("fk_sitemap_files_domain_id_domains"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["parent_id"],
-            ["sitemap_files.id"],
-            name=op.f("fk_sitemap_files_parent_id_sitemap_files"),
-            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sitemap_files")),
         sa.UniqueConstraint("domain_id", "url", name=op.f("uq_sitemap_files_domain_id_url")),
@@ -325,8 +325,12 @@ def upgrade() -> None:
         sa.Column("domain_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sitemap_file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("found_by", sa.String(length=32), nullable=True),
         sa.Column("category", sa.String(length=32), nullable=True),
         sa.Column("lastmod", sa.String(length=64), nullable=True),
+        sa.Column("changefreq", sa.String(length=16), nullable=True),
+        sa.Column("sitemap_priority", sa.Float(), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=True),
         sa.Column("http_status", sa.Integer(), nullable=True),
         sa.Column("content_type", sa.String(length=200), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
@@ -18,12 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from leadpipe import logs
+from leadpipe.cli import sitemaps as sitemap_report
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, DatabaseError
 from leadpipe.engine import curation, health, queue
 from leadpipe.engine.stage import Pipeline, Stage
 from leadpipe.engine.worker import Worker
 from leadpipe.stages import load_pipeline
+from leadpipe.web.fetch import FetchError
 
 app = typer.Typer(
     help="Turn local businesses into verified contact leads. Every unit of work is a database row: "
@@ -289,3 +292,37 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@app.command()
+def sitemaps(
+    target: Annotated[
+        str,
+        typer.Argument(help="A domain (acme.com) or a URL; a sitemap URL is read as that site's sitemap."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines: one per sitemap file, one per page URL.")
+    ] = False,
+) -> None:
+    """Discover and parse one site's sitemaps now, without a database: the sitemap tree and its page URLs."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        fail(f"bad configuration: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
+    logs.configure(settings)
+    if "://" in target:
+        parts = urlsplit(target)
+        domain, hint = (
+            parts.netloc.rsplit("@", 1)[-1].lower(),
+            (target if parts.path not in ("", "/") else None),
+        )
+    else:
+        domain, hint = target.strip().strip("/").lower(), None
+    try:
+        found, urls = asyncio.run(sitemap_report.run(domain, hint, settings, sys.stdout, as_json=as_json))
+    except FetchError as error:
+        fail(str(error))
+    for problem in found.problems:
+        err.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if not as_json:
+        err.print(f"{len(found.sitemaps)} sitemap files, {urls} page URLs", highlight=False)

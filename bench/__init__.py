@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts that print figures (``uv run python bench/engine.py``)."""

@@ -1,0 +1,352 @@
+"""Discovery (domain → sitemap files) and import (sitemap file → pages) against a web of sites on loopback,
+through the real pipeline and engine, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database
+from leadpipe.db.models import domains, pages, sitemap_files
+from leadpipe.engine.stage import Pipeline
+from leadpipe.stages import PIPELINE as REAL
+from leadpipe.stages import discover, sitemap_import
+from tests.helpers import run_until_idle
+from tests.web import Web
+
+NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def urlset(*locs: str) -> str:
+    return (
+        f"<?xml version='1.0'?><urlset {NS}>"
+        + "".join(f"<url><loc>{loc}</loc></url>" for loc in locs)
+        + "</urlset>"
+    )
+
+
+def index(*locs: str) -> str:
+    body = "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in locs)
+    return f"<?xml version='1.0'?><sitemapindex {NS}>{body}</sitemapindex>"
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    server = Web().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def crawl_settings(settings: Settings, web: Web) -> Settings:
+    return tuned(settings, proxy=web.url, http_total_timeout_seconds=3, http_per_host=4, discover_seconds=20)
+
+
+def tuned(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with ``changes``, validated like any settings."""
+    return Settings(**{**settings.model_dump(), **changes})
+
+
+# One attempt, so an unreachable site is final at once rather than after two backoffs.
+PIPELINE = Pipeline([replace(discover.STAGE, max_attempts=1), sitemap_import.STAGE], resources=REAL.resources)
+
+
+def crawl(db: Database, settings: Settings, *names: str, pipeline: Pipeline = PIPELINE) -> None:
+    with db.begin() as connection:
+        connection.execute(insert(domains), [{"name": name} for name in names])
+    run_until_idle(db, settings, pipeline)
+
+
+def domain_row(db: Database, name: str) -> Any:
+    with db.engine.connect() as connection:
+        return connection.execute(select(domains).where(domains.c.name == name)).one()
+
+
+def files_of(db: Database, name: str) -> dict[str, Any]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(sitemap_files)
+            .join(domains, domains.c.id == sitemap_files.c.domain_id)
+            .where(domains.c.name == name)
+        ).all()
+    return {row.url: row for row in rows}
+
+
+def pages_of(db: Database, name: str) -> dict[str, Any]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(pages).join(domains, domains.c.id == pages.c.domain_id).where(domains.c.name == name)
+        ).all()
+    return {row.url: row for row in rows}
+
+
+def test_robots_sitemaps_an_index_and_its_urlsets_become_pages(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add(
+        "acme.test",
+        "/robots.txt",
+        b"User-agent: *\nSitemap: /sitemap_index.xml\nSite-map: http://acme.test/extra.txt\n",
+        content_type="text/plain",
+    )
+    web.add_xml(
+        "acme.test",
+        "/sitemap_index.xml",
+        index("http://acme.test/pages.xml", "http://acme.test/posts.xml.gz"),
+    )
+    web.add_xml(
+        "acme.test",
+        "/pages.xml",
+        urlset("http://acme.test/kontakt", "http://acme.test/ueber-uns", "http://acme.test/?a=1&amp;copy=2"),
+    )
+    web.add_xml("acme.test", "/posts.xml.gz", urlset("http://www.acme.test/blog/hello"), gzipped=True)
+    web.add(
+        "acme.test",
+        "/extra.txt",
+        b"http://acme.test/impressum\nnot a url\nhttp://elsewhere.test/x\n",
+        content_type="text/plain",
+    )
+    crawl(db, crawl_settings, "acme.test")
+
+    domain = domain_row(db, "acme.test")
+    assert (domain.status, domain.outcome, domain.site_url) == ("done", "sitemaps", "http://acme.test")
+    assert "https:" in domain.problem  # https was tried first, and why it failed is kept
+    files = files_of(db, "acme.test")
+    assert {url: (f.kind, f.found_by, f.status, f.outcome) for url, f in files.items()} == {
+        "http://acme.test/sitemap_index.xml": ("index", "robots", "done", "index"),
+        "http://acme.test/extra.txt": ("text", "robots", "done", "imported"),
+        "http://acme.test/pages.xml": ("urlset", "index", "done", "imported"),
+        "http://acme.test/posts.xml.gz": ("urlset", "index", "done", "imported"),
+    }
+    assert files["http://acme.test/pages.xml"].parent_url == "http://acme.test/sitemap_index.xml"
+    assert files["http://acme.test/pages.xml"].url_count == 3
+    assert "1 URLs dropped (off-site)" in files["http://acme.test/extra.txt"].problem
+    found = pages_of(db, "acme.test")
+    assert {url: page.category for url, page in found.items()} == {
+        "http://acme.test/": "home",
+        "http://acme.test/kontakt": "contact",
+        "http://acme.test/ueber-uns": "about",
+        "http://acme.test/?a=1&copy=2": "home",
+        "http://www.acme.test/blog/hello": "blog",
+        "http://acme.test/impressum": "legal",
+    }
+    assert found["http://acme.test/kontakt"].priority < found["http://www.acme.test/blog/hello"].priority
+    assert "/sitemap.xml" not in web.requests_to("acme.test")  # robots named sitemaps: no guessing
+
+
+def test_well_known_paths_are_probed_only_when_robots_names_none(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add_xml("wp.test", "/wp-sitemap.xml", urlset("http://wp.test/contact"))
+    crawl(db, crawl_settings, "wp.test")
+    assert files_of(db, "wp.test")["http://wp.test/wp-sitemap.xml"].found_by == "known_path"
+    assert "http://wp.test/contact" in pages_of(db, "wp.test")
+
+
+def test_an_html_page_answered_with_200_is_a_soft_404(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add("soft.test", "/robots.txt", b"Sitemap: http://soft.test/sitemap.xml\n", content_type="text/plain")
+    web.add("soft.test", "/sitemap.xml", b"<!DOCTYPE html><html><body>Page not found</body></html>")
+    web.add(
+        "soft.test",
+        "/",
+        b'<html><body><a href="/contact-us">Contact</a><a href="https://other.test/">x</a></body></html>',
+    )
+    crawl(db, crawl_settings, "soft.test")
+    soft = files_of(db, "soft.test")["http://soft.test/sitemap.xml"]
+    assert (soft.kind, soft.outcome, soft.status) == ("html", "soft_404", "done")
+    domain = domain_row(db, "soft.test")
+    assert domain.outcome == "no_sitemap"
+    found = pages_of(db, "soft.test")
+    assert set(found) == {"http://soft.test/", "http://soft.test/contact-us"}
+    assert found["http://soft.test/contact-us"].found_by == "home_links"
+    assert found["http://soft.test/contact-us"].category == "contact"
+
+
+def test_a_sitemap_link_on_the_home_page_is_found_last(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add(
+        "linked.test",
+        "/",
+        b'<html><head><link rel="sitemap" href="/maps/all.xml"></head><body></body></html>',
+    )
+    web.add_xml("linked.test", "/maps/all.xml", urlset("http://linked.test/team"))
+    crawl(db, crawl_settings, "linked.test")
+    assert files_of(db, "linked.test")["http://linked.test/maps/all.xml"].found_by == "home_page"
+    assert pages_of(db, "linked.test")["http://linked.test/team"].category == "team"
+
+
+def test_loops_self_listing_indexes_and_shared_children_are_fetched_once(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add(
+        "loop.test",
+        "/robots.txt",
+        b"Sitemap: http://loop.test/a.xml\nSitemap: http://loop.test/b.xml\n",
+        content_type="text/plain",
+    )
+    web.add_xml(
+        "loop.test",
+        "/a.xml",
+        index("http://loop.test/a.xml", "http://loop.test/b.xml", "http://loop.test/shared.xml"),
+    )
+    web.add_xml("loop.test", "/b.xml", index("http://loop.test/a.xml", "http://loop.test/shared.xml"))
+    web.add_xml("loop.test", "/shared.xml", urlset("http://loop.test/one"))
+    crawl(db, crawl_settings, "loop.test")
+    assert set(files_of(db, "loop.test")) == {
+        "http://loop.test/a.xml",
+        "http://loop.test/b.xml",
+        "http://loop.test/shared.xml",
+    }
+    requests = web.requests_to("loop.test")
+    assert requests.count("/a.xml") == 1 and requests.count("/b.xml") == 1
+    assert requests.count("/shared.xml") == 2  # once to see what it is, once to import it
+    assert set(pages_of(db, "loop.test")) == {"http://loop.test/", "http://loop.test/one"}
+
+
+def test_a_missing_child_is_recorded_and_a_child_redirecting_to_its_index_is_not_followed(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add("tree.test", "/robots.txt", b"Sitemap: /root.xml\n", content_type="text/plain")
+    web.add_xml("tree.test", "/root.xml", index("http://tree.test/mid.xml", "http://tree.test/back.xml"))
+    web.add_xml("tree.test", "/mid.xml", index("http://tree.test/leaf.xml", "http://tree.test/gone.xml"))
+    web.add_xml("tree.test", "/leaf.xml", urlset("http://tree.test/about"))
+    web.add("tree.test", "/back.xml", status=301, headers={"Location": "/root.xml"})
+    crawl(db, crawl_settings, "tree.test")
+    files = files_of(db, "tree.test")
+    assert {url: (f.kind, f.depth, f.outcome) for url, f in files.items()} == {
+        "http://tree.test/root.xml": ("index", 0, "index"),
+        "http://tree.test/mid.xml": ("index", 1, "index"),
+        "http://tree.test/back.xml": (None, 1, "redirect_loop"),
+        "http://tree.test/leaf.xml": ("urlset", 2, "imported"),
+        "http://tree.test/gone.xml": (None, 2, "not_found"),
+    }
+    assert (
+        files["http://tree.test/back.xml"].problem == "redirects to http://tree.test/root.xml, already read"
+    )
+    assert web.requests_to("tree.test").count("/root.xml") == 1
+
+
+def test_indexes_deeper_than_the_cap_are_not_followed(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    for level in range(14):
+        web.add_xml("deep.test", f"/s{level}.xml", index(f"http://deep.test/s{level + 1}.xml"))
+    web.add("deep.test", "/robots.txt", b"Sitemap: /s0.xml\n", content_type="text/plain")
+    crawl(db, tuned(crawl_settings, sitemap_max_depth=10), "deep.test")
+    files = files_of(db, "deep.test")
+    assert len(files) == 10
+    assert "deeper than 10 levels" in files["http://deep.test/s9.xml"].problem
+
+
+def test_a_server_that_never_answers_times_out_and_the_domain_moves_on(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add("hang.test", "/robots.txt", hang=True)
+    web.add_xml("fine.test", "/sitemap.xml", urlset("http://fine.test/about"))
+    started = time.monotonic()
+    crawl(db, tuned(crawl_settings, http_total_timeout_seconds=1), "hang.test", "fine.test")
+    hung = domain_row(db, "hang.test")
+    assert (hung.status, hung.outcome) == ("done", "unreachable")
+    assert "no complete answer" in hung.problem
+    assert domain_row(db, "fine.test").outcome == "sitemaps"
+    assert time.monotonic() - started < 20
+
+
+def test_429_with_retry_after_waits_through_the_queue(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    web.add("busy.test", "/robots.txt", b"Sitemap: /sitemap.xml\n", content_type="text/plain")
+    web.add("busy.test", "/sitemap.xml", b"slow down", status=429, headers={"Retry-After": "600"})
+    crawl(db, crawl_settings, "busy.test", pipeline=REAL)  # three attempts: the first 429 is not the last
+    busy = domain_row(db, "busy.test")
+    assert busy.status == "pending" and busy.lease_token is None
+    assert "answered 429" in busy.last_error
+    assert (busy.run_after.replace(tzinfo=None) - busy.updated_at.replace(tzinfo=None)).total_seconds() > 590
+
+
+def test_a_redirect_loop_is_recorded_on_its_sitemap(db: Database, crawl_settings: Settings, web: Web) -> None:
+    web.add("redir.test", "/robots.txt", b"Sitemap: /a.xml\n", content_type="text/plain")
+    web.add("redir.test", "/a.xml", status=301, headers={"Location": "/b.xml"})
+    web.add("redir.test", "/b.xml", status=301, headers={"Location": "/a.xml"})
+    crawl(db, crawl_settings, "redir.test")
+    looped = files_of(db, "redir.test")["http://redir.test/a.xml"]
+    assert (
+        looped.outcome == "redirect_loop"
+        and looped.problem == "redirects to http://redir.test/a.xml, already read"
+    )
+    assert domain_row(db, "redir.test").outcome == "no_sitemap"
+
+
+def test_a_50_mb_sitemap_streams_whole_and_a_gzip_bomb_stops_at_the_cap(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    caption = "A photo of our shop in the old town, taken in spring. " * 17
+    row = (
+        "<url><loc>http://big.test/gallery/{}</loc><lastmod>2024-05-01T10:00:00+00:00</lastmod>"
+        f"<image:image><image:loc>http://big.test/img/{{}}.jpg</image:loc><image:caption>{caption}</image:caption></image:image></url>"
+    )
+    head = f"<?xml version='1.0'?><urlset {NS} xmlns:image='http://www.google.com/schemas/sitemap-image/1.1'>"
+    count = (49 * 1024 * 1024 - len(head)) // len(row.format(10000, 10000))  # just under the 50 MiB limit
+
+    def big() -> Iterator[bytes]:
+        yield head.encode()
+        for start in range(0, count, 500):
+            yield "".join(row.format(i, i) for i in range(start, min(start + 500, count))).encode()
+        yield b"</urlset>"
+
+    web.add(
+        "big.test", "/robots.txt", b"Sitemap: /big.xml\nSitemap: /bomb.xml.gz\n", content_type="text/plain"
+    )
+    web.add("big.test", "/big.xml", big, content_type="application/xml")
+    bomb = gzip.compress(b"<urlset>" + b" " * (300 * 1024 * 1024), compresslevel=9)
+    web.add("big.test", "/bomb.xml.gz", bomb, content_type="application/octet-stream")
+    crawl(db, tuned(crawl_settings, http_total_timeout_seconds=60), "big.test")
+    files = files_of(db, "big.test")
+    big_file = files["http://big.test/big.xml"]
+    assert (big_file.outcome, big_file.url_count, big_file.problem) == ("imported", count, None)
+    assert big_file.size_bytes > 48 * 1024 * 1024
+    gallery = pages_of(db, "big.test")["http://big.test/gallery/7"]
+    assert gallery.details["images"][0]["loc"] == "http://big.test/img/7.jpg"
+    bomb_file = files["http://big.test/bomb.xml.gz"]
+    assert bomb_file.status == "done" and bomb_file.size_bytes < 1_000_000
+    assert "more than 52428800 bytes" in bomb_file.problem and bomb_file.url_count == 0
+
+
+def test_a_billion_laughs_sitemap_is_refused_without_expansion(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        + "".join(
+            f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'
+            for i in range(1, 10)
+        )
+        + f"]><urlset {NS}><url><loc>http://lol.test/&lol9;</loc></url></urlset>"
+    )
+    web.add("lol.test", "/robots.txt", b"Sitemap: /s.xml\n", content_type="text/plain")
+    web.add_xml("lol.test", "/s.xml", laughs)
+    started = time.monotonic()
+    crawl(db, crawl_settings, "lol.test")
+    assert time.monotonic() - started < 10
+    record = files_of(db, "lol.test")["http://lol.test/s.xml"]
+    assert "entity declarations refused" in (record.problem or "")
+    assert all("lol" not in url.split("//")[1].split("/", 1)[-1] for url in pages_of(db, "lol.test"))
+
+
+def test_a_domain_resolving_to_loopback_is_refused_when_the_guard_is_on(
+    db: Database, settings: Settings
+) -> None:
+    crawl(db, tuned(settings, http_total_timeout_seconds=2), "localhost")
+    local = domain_row(db, "localhost")
+    assert (local.status, local.outcome) == ("done", "unreachable")
+    assert "refused: localhost resolves to" in local.problem and "private or local address" in local.problem
