@@ -100,7 +100,7 @@ def complete_records(gzipped_prefix: bytes) -> list[str]:
 
 
 BILLION_LAUGHS = billion_laughs()
-NINE_AND_A_BIT = len(DECLARATION + URLSET + "".join(pages(9))) + 20
+NINE_AND_A_BIT = len(DECLARATION + URLSET + "".join(pages(9))) + 20  # a byte cap inside the tenth record
 LATIN = urlset(url(f"{SITE}/café"), head='<?xml version="1.0" encoding="ISO-8859-1"?>' + URLSET)
 NOT_WELL_FORMED = "malformed XML (not well-formed (invalid token)); skipped to the next <url>"
 MISMATCHED = "malformed XML (mismatched tag); skipped to the next <url>"
@@ -134,6 +134,12 @@ CASES: dict[str, Case] = {
         [f"{SITE}/s1.xml", f"{SITE}/s2.xml.gz"],
         kind="index",
     ),
+    "an index listing itself and robots.txt: following is the caller's call (§1.7 items 20, 21)": Case(
+        f"<sitemapindex><sitemap><loc>{BASE}</loc></sitemap><sitemap><loc>/robots.txt</loc></sitemap>"
+        "</sitemapindex>",
+        [BASE, f"{SITE}/robots.txt"],
+        kind="index",
+    ),
     "index without namespace, whitespace and relative children (§1.7 item 7)": Case(
         "<sitemapindex><sitemap><loc>\n  /s1.xml  \n</loc></sitemap></sitemapindex>",
         [f"{SITE}/s1.xml"],
@@ -150,6 +156,7 @@ CASES: dict[str, Case] = {
         urlset(f"<!-- a --><?pi x?><url><loc>{SITE}/<!-- c -->a</loc></url>", url(TWO[1])), TWO
     ),
     "CDATA <loc>": Case(urlset(url(f"<![CDATA[{TWO[0]}]]>")), TWO[:1]),
+    "markup inside <loc> keeps all its text": Case(urlset(url(f"{SITE}/<b>a</b>")), TWO[:1]),
     "blank lines and BOM before the declaration (§1.7 item 12, Scrapy, crawler-commons #144)": Case(
         "\ufeff\n\n   " + DOC, TWO
     ),
@@ -670,6 +677,11 @@ def test_entries_arrive_while_the_body_streams() -> None:
     assert first[0].loc == f"{SITE}/page_0"
     rest = parser.feed(body[len(body) // 2 :]) + parser.close()
     assert len(first) + len(rest) == 1000
+
+
+def test_duplicates_are_per_file() -> None:
+    # §1.7 item 10: a page in two sibling sitemaps is kept in both; only one file's repeats go.
+    assert parse(DOC)[1] == parse(DOC, url=f"{SITE}/other-sitemap.xml")[1] == [Entry(TWO[0]), Entry(TWO[1])]
 
 
 def test_a_stopped_parser_ignores_input() -> None:

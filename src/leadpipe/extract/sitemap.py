@@ -426,13 +426,16 @@ class SitemapParser:
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         if self._in_record:
             self._inner += 1
-            self._text.clear()
             if self._inner == 1:
+                self._text.clear()
                 local = self._names.get(name) or self._local(name)
                 if local in self._special:
                     self._special_start(local, attrs)
             elif self._group is not None:
+                self._text.clear()
                 self._path.append(self._names.get(name) or self._local(name))
+            # Markup inside a field (<loc>…<b>x</b></loc>) adds its text to the field's, as XML's
+            # string value does: clearing here would keep only what follows it.
             return
         self._depth += 1
         local = self._names.get(name) or self._local(name)
