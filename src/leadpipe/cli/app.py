@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from leadpipe import logs
+from leadpipe import intake, logs
 from leadpipe.cli import sitemaps as sitemap_report
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, DatabaseError
@@ -87,6 +88,32 @@ def _stage(pipeline: Pipeline, name: str) -> Stage:
         return pipeline[name]
     except KeyError as error:
         fail(str(error.args[0]))
+
+
+@app.command()
+def add(
+    input: Annotated[Path, typer.Argument(help="A text file of domains or URLs, or a CSV of businesses.")],
+    refresh: Annotated[bool, typer.Option("--refresh", help="Queue known domains again.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Add domains or businesses without processing them; workers (`leadpipe worker`) do the work."""
+    try:
+        found = intake.read(input)
+    except intake.IntakeError as error:
+        fail(str(error))
+    with opened(db) as (_, database, _):
+        added = intake.add(database, found, refresh=refresh)
+    _print_intake(found, added)
+
+
+def _print_intake(found: intake.Intake, added: intake.Added) -> None:
+    noun = "domains" if found.kind == "domains" else "businesses"
+    line = f"{added.new} new {noun}, {added.known} already known"
+    if added.refreshed:
+        line += f" ({added.refreshed} queued again)"
+    out.print(line, highlight=False)
+    for problem in found.problems:
+        err.print(f"skipped {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

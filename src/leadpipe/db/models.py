@@ -129,8 +129,10 @@ class Business(Work, Base):
     """A business, from a place or from a CSV row; its website becomes a domain."""
 
     __tablename__ = "businesses"
-    __extra_args__ = (UniqueConstraint("place_id"),)
+    __extra_args__ = (UniqueConstraint("source_key"), UniqueConstraint("place_id"))
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # What makes re-adding the same input a no-op: "csv:<hash of its fields>" or "place:<place id>".
+    source_key: Mapped[str | None] = mapped_column(String(100))
     place_id: Mapped[str | None] = mapped_column(String(300))
     name: Mapped[str | None] = mapped_column(String(500))
     website: Mapped[str | None] = mapped_column(String(2000))

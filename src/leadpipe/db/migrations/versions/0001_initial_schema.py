@@ -146,6 +146,7 @@ def upgrade() -> None:
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
+        sa.Column("source_key", sa.String(length=100), nullable=True),
         sa.Column("place_id", sa.String(length=300), nullable=True),
         sa.Column("name", sa.String(length=500), nullable=True),
         sa.Column("website", sa.String(length=2000), nullable=True),
@@ -181,6 +182,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_businesses")),
         sa.UniqueConstraint("place_id", name=op.f("uq_businesses_place_id")),
+        sa.UniqueConstraint("source_key", name=op.f("uq_businesses_source_key")),
     )
     with op.batch_alter_table("businesses", schema=None) as batch_op:
         batch_op.create_index(
