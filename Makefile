@@ -9,7 +9,7 @@ install:
 	@$(UV) sync --locked --quiet
 
 run: install
-	$(UV) run leadpipe status
+	$(UV) run leadpipe demo
 
 lint: install
 	$(UV) run ruff format --check src tests bench

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from leadpipe.config import Settings
+from leadpipe.demo.web import Web
 from leadpipe.web.fetch import Fetcher, FetchError, Response
-from tests.web import Web
 
 
 @pytest.fixture

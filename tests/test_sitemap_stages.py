@@ -15,11 +15,11 @@ from sqlalchemy import insert, select
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import domains, pages, sitemap_files
+from leadpipe.demo.web import Web
 from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import PIPELINE as REAL
 from leadpipe.stages import discover, sitemap_import
 from tests.helpers import run_until_idle
-from tests.web import Web
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 
@@ -46,7 +46,7 @@ def web() -> Iterator[Web]:
 
 @pytest.fixture
 def crawl_settings(settings: Settings, web: Web) -> Settings:
-    return tuned(settings, proxy=web.url, http_total_timeout_seconds=3, http_per_host=4, discover_seconds=20)
+    return tuned(settings, proxy=web.url, http_total_timeout_seconds=15, http_per_host=4, discover_seconds=30)
 
 
 def tuned(settings: Settings, **changes: Any) -> Settings:

@@ -87,6 +87,45 @@ class Settings(BaseSettings):
     domain_max_pages: int = Field(default=200_000, ge=1, description="pages imported per domain")
     discover_seconds: float = Field(default=120.0, gt=0, description="time to discover one domain's sitemaps")
 
+    # Scraping pages for contacts.
+    default_region: str = Field(
+        default="US",
+        min_length=2,
+        max_length=2,
+        description="phone region when neither business nor domain tells",
+    )
+    scrape_max_pages: int = Field(
+        default=12, ge=1, description="pages scraped per domain, the home page aside"
+    )
+    scrape_stop_when_found: bool = Field(
+        default=True, description="stop scraping a domain once it has a sure email and a sure phone"
+    )
+
+    # Validating emails: DNS with short timeouts, an optional paid verifier, its spending caps.
+    email_dns_checks: bool = Field(
+        default=True, description="look up each address's mail servers (MX, else A/AAAA)"
+    )
+    email_dns_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="DNS time for one address; past it, the address is unknown"
+    )
+    email_verifier: Literal["none", "debounce", "zerobounce"] = Field(
+        default="none", description="a paid verifier asked after DNS, whose answers are final"
+    )
+    debounce_api_key: SecretStr | None = None
+    zerobounce_api_key: SecretStr | None = None
+    debounce_url: str = "https://api.debounce.io/v1/"
+    zerobounce_url: str = "https://api.zerobounce.net/v2/"
+    email_verifier_timeout_seconds: float = Field(default=30.0, gt=0)
+    email_verifier_calls_per_run: int = Field(
+        default=1000, ge=0, description="verifier calls one worker makes before pausing the stage"
+    )
+    email_verifier_calls_per_day: int = Field(
+        default=5000, ge=0, description="verifier calls all workers make in a UTC day before pausing"
+    )
+    email_check_max_age_days: float = Field(
+        default=90.0, gt=0, description="how long an address's check stands before it is made again"
+    )
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the log redaction filter."""
         values: list[str] = []

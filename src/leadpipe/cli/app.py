@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from leadpipe import export as export_module
 from leadpipe import intake, logs
+from leadpipe.cli import demo as demo_command
+from leadpipe.cli import extract as page_report
+from leadpipe.cli import run as run_command
 from leadpipe.cli import sitemaps as sitemap_report
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, DatabaseError
@@ -88,6 +93,96 @@ def _stage(pipeline: Pipeline, name: str) -> Stage:
         return pipeline[name]
     except KeyError as error:
         fail(str(error.args[0]))
+
+
+OutputOption = Annotated[Path, typer.Option("--output", "-o", help="Where the export goes.")]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="csv, jsonl or xlsx (default: from the file's ending).")
+]
+PerDomainOption = Annotated[
+    bool, typer.Option("--per-domain", help="One row per domain: best email, phone and profiles in columns.")
+]
+
+
+def _format(output: Path, given: str | None) -> export_module.Format:
+    chosen = (given or output.suffix.lstrip(".") or "csv").lower()
+    if chosen not in ("csv", "jsonl", "xlsx"):
+        fail(f"unknown format {chosen!r}: use csv, jsonl or xlsx")
+    return chosen  # type: ignore[return-value]
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="A text file of domains or URLs, or a CSV of businesses.")],
+    output: OutputOption = Path("contacts.csv"),
+    fmt: FormatOption = None,
+    per_domain: PerDomainOption = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Fetch known domains again.")] = False,
+    max_wait: Annotated[
+        float, typer.Option("--max-wait", help="Stop once nothing is due within this many seconds.")
+    ] = 60.0,
+    db: DbOption = None,
+) -> None:
+    """The main job: add the input, run every stage here until done, write the export.
+
+    Exit status: 0 when every item is final (or awaits a person), 2 when items are dead, 3 when items
+    still wait for a retry, 1 for an unreadable input. Run it again to carry on after a stop.
+    """
+    chosen_format = _format(output, fmt)
+    try:
+        found = intake.read(input)
+    except intake.IntakeError as error:
+        fail(str(error))
+    started = time.monotonic()
+    with opened(db) as (settings, database, pipeline):
+        added = intake.add(database, found, refresh=refresh)
+        _print_intake(found, added)
+        asyncio.run(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
+        names = run_command.input_domains(database, found)
+        summary = run_command.summarise(database, pipeline, settings, names)
+        summary.exported = run_command.export_for(database, names, output, chosen_format, per_domain)
+    summary.seconds = time.monotonic() - started
+    run_command.print_summary(out, summary, output)
+    raise typer.Exit(run_command.exit_code(summary))
+
+
+@app.command("export")
+def export_(
+    output: OutputOption = Path("contacts.csv"),
+    fmt: FormatOption = None,
+    per_domain: PerDomainOption = False,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="email, phone, whatsapp, social or form (repeatable).")
+    ] = None,
+    validation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--validation", help="deliverable, risky, undeliverable, unknown or unchecked (repeatable)."
+        ),
+    ] = None,
+    domain: Annotated[
+        list[str] | None, typer.Option("--domain", help="Only this domain (repeatable).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the contacts in the database to a file."""
+    chosen_format = _format(output, fmt)
+    filters = export_module.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
+    with opened(db) as (_, database, _):
+        count = export_module.export(database, output, chosen_format, per_domain=per_domain, filters=filters)
+    out.print(f"wrote {count} rows to {output}", highlight=False)
+
+
+@app.command("demo")
+def demo_(
+    sites: Annotated[int, typer.Option(min=1, max=500, help="How many sample sites.")] = 8,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Keep the results in this database (default: a temporary one).")
+    ] = None,
+) -> None:
+    """See leadpipe work in a minute: sample business sites on loopback, the whole pipeline, the contacts found."""
+    logs.configure(Settings(log_level="WARNING"))
+    raise typer.Exit(demo_command.demo(out, sites, db))
 
 
 @app.command()
@@ -353,3 +448,18 @@ def sitemaps(
         err.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
     if not as_json:
         err.print(f"{len(found.sitemaps)} sitemap files, {urls} page URLs", highlight=False)
+
+
+@app.command()
+def extract(
+    target: Annotated[str, typer.Argument(help="An HTML file, or a page's URL.")],
+    region: Annotated[
+        str | None, typer.Option("--region", help="The business's country (DE, GB …) for national numbers.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The contacts as one JSON object.")] = False,
+) -> None:
+    """Show the contacts the extractor finds on one page, without a database."""
+    try:
+        asyncio.run(page_report.run(target, region, as_json, sys.stdout))
+    except (page_report.TargetError, FetchError) as error:
+        fail(str(error))

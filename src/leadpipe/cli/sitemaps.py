@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _string
+from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import TextIO
 
 from leadpipe.config import Settings
@@ -75,8 +77,11 @@ async def _stream_pages(
         nonlocal counted
         counted += len(entries)
         if as_json:
+            # What json.dumps(value, ensure_ascii=False) returns for a string, without its per-call
+            # dispatch (a tenth of the command's time); lastmod as json.dumps(lastmod) writes it.
             lines = [
-                f'{{"url": {json.dumps(e.loc, ensure_ascii=False)}, "sitemap": {source}, "lastmod": {json.dumps(e.lastmod)}}}\n'
+                f'{{"url": {_string(e.loc)}, "sitemap": {source}, "lastmod": '
+                f"{'null' if e.lastmod is None else _ascii_string(e.lastmod)}}}\n"
                 for e in entries
             ]
         else:

@@ -198,6 +198,7 @@ class Page(Work, Base):
     content_type: Mapped[str | None] = mapped_column(String(200))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     fetch_seconds: Mapped[float | None] = mapped_column(Float)
+    problem: Mapped[str | None] = mapped_column(Text)
 
 
 class Contact(Work, Base):
@@ -213,6 +214,8 @@ class Contact(Work, Base):
     value: Mapped[str] = mapped_column(String(1000))
     found_by: Mapped[str | None] = mapped_column(String(32))
     confidence: Mapped[float | None] = mapped_column(Float)
+    network: Mapped[str | None] = mapped_column(String(32))  # a social profile's network
+    flags: Mapped[str | None] = mapped_column(String(100))  # e.g. "system" (no one to write to), "uncertain"
     validation: Mapped[str | None] = mapped_column(String(16))
     validation_reason: Mapped[str | None] = mapped_column(String(200))
 
@@ -241,6 +244,29 @@ class StagePause(Base):
     paused_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+# What a check says of an email address; the contact's ``validation`` holds the same words.
+VALIDATIONS = ("deliverable", "undeliverable", "risky", "unknown")
+
+
+class EmailCheck(Base):
+    """The latest check of an email address (by DNS or a paid verifier), shared by every contact with
+    that address, and the record the verifier's daily spending cap is counted from."""
+
+    __tablename__ = "email_checks"
+    __table_args__ = (
+        UniqueConstraint("address"),
+        CheckConstraint(f"status IN ({_in(VALIDATIONS)})", name="status"),
+        Index("ix_email_checks_provider_checked_at", "provider", "checked_at"),
+    )
+    # An id as well as the unique address: the engine's Update, for a check made again, goes by id.
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(254))  # normalised; RFC 5321's limit
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(16))  # dns, debounce, zerobounce
+    checked_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -255,6 +281,7 @@ pages = _table(Page)
 contacts = _table(Contact)
 workers = _table(WorkerRow)
 stage_pauses = _table(StagePause)
+email_checks = _table(EmailCheck)
 
 WORK_TABLES = {
     table.name: table

@@ -9,7 +9,7 @@ so a worker whose lease was taken over changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,14 +17,18 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
+    String,
     Table,
     UniqueConstraint,
     and_,
     any_,
+    bindparam,
     case,
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -84,42 +88,131 @@ def _clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
     return literal(now() + timedelta(seconds=seconds), Timestamp)
 
 
+def _clock_parameter(db: Database, name: str, seconds: float = 0.0) -> ColumnElement[Any]:
+    """The clock in a statement built once and run many times: PostgreSQL's ``now()``, or on SQLite a
+    parameter that :func:`_clock_values` sets from this process's clock at each run."""
+    if db.is_postgres:
+        return _clock(db, seconds)
+    return bindparam(name, type_=Timestamp)
+
+
+def _clock_values(db: Database, stage: Stage) -> dict[str, Any]:
+    if db.is_postgres:
+        return {}
+    moment = now()
+    return {"now": moment, "lease_expires": moment + timedelta(seconds=stage.lease_seconds)}
+
+
+def _is(column: ColumnElement[Any], status: str) -> ColumnElement[bool]:
+    # The status inline, not as a bound parameter: the claim and lease indexes are partial
+    # (WHERE status = 'pending'), and with a parameter SQLite re-plans the statement on every run,
+    # and a generic plan of a statement PostgreSQL has prepared cannot use them.
+    return column == literal_column(f"'{status}'")
+
+
 def _skip_conditions(stage: Stage, settings: Settings) -> list[ColumnElement[bool]]:
     return [rule(settings) for rule in stage.skip_when.values()]
+
+
+@dataclass(frozen=True)
+class _Hot:
+    """A stage's claim and finish statements, built once: building a Core statement (and its key in
+    SQLAlchemy's cache of compiled statements) costs about as much as running it on a batch."""
+
+    claim: Any
+    finish: Any
+    finish_returning: Any  # the same, returning the ids whose lease held
+
+
+# Keyed by identity: a stage and its settings are built once per process and never change. Each
+# entry holds both, so their ids cannot be reused while it lives; tests make new stages, hence the bound.
+_hot: dict[tuple[int, int, bool], tuple[Stage, Settings, _Hot]] = {}
+
+
+def _statements(db: Database, stage: Stage, settings: Settings) -> _Hot:
+    key = (id(stage), id(settings), db.is_postgres)
+    found = _hot.get(key)
+    if found is not None:
+        return found[2]
+    if len(_hot) >= 64:
+        _hot.clear()
+    finish = _finish_statement(db, stage)
+    built = _Hot(_claim_statement(db, stage, settings), finish, finish.returning(stage.table.c.id))
+    _hot[key] = (stage, settings, built)
+    return built
+
+
+def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
+    """Lease ``:limit`` due items, best first, to ``:owner`` under ``:token``; return them whole."""
+    table = stage.table
+    clock = _clock_parameter(db, "now")
+    due = [_is(table.c.status, "pending"), table.c.run_after <= clock]
+    due += [not_(condition) for condition in _skip_conditions(stage, settings)]
+    order = (table.c.priority, table.c.run_after, table.c.id)
+    group = table.c[stage.one_at_a_time] if stage.one_at_a_time else None
+    if group is not None:
+        busy = table.alias("busy")
+        due.append(
+            ~select(busy.c.id).where(_is(busy.c.status, "running"), busy.c[group.name] == group).exists()
+        )
+    candidates = (
+        select(table.c.id, *([group, *order[:2]] if group is not None else [])).where(*due).order_by(*order)
+    )
+    # With one item per group, look further ahead, then keep each group's best.
+    candidates = candidates.limit(bindparam("scan" if group is not None else "limit", type_=Integer))
+    lease = {
+        "status": "running",
+        "attempts": table.c.attempts + 1,
+        "lease_owner": bindparam("owner", type_=String),
+        "lease_token": bindparam("token", type_=String),
+        "lease_expires_at": _clock_parameter(db, "lease_expires", stage.lease_seconds),
+        "started_at": clock,
+        "updated_at": clock,
+    }
+    chosen: Any
+    if db.is_postgres:
+        # A MATERIALIZED CTE is an optimisation fence: an IN (subquery) may be re-run per row by a
+        # nested loop and, with SKIP LOCKED, lease more than ``limit`` rows.
+        chosen = candidates.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+    else:
+        chosen = candidates.subquery("chosen")
+    if group is None:
+        picked: Any = chosen.c.id if db.is_postgres else candidates.scalar_subquery()
+    else:
+        rank = func.row_number().over(
+            partition_by=chosen.c[group.name], order_by=(chosen.c.priority, chosen.c.run_after, chosen.c.id)
+        )
+        ranked = select(chosen.c.id, chosen.c.priority, chosen.c.run_after, rank.label("rank")).subquery(
+            "ranked"
+        )
+        best = (
+            select(ranked.c.id)
+            .where(ranked.c.rank == 1)
+            .order_by(ranked.c.priority, ranked.c.run_after, ranked.c.id)
+        )
+        picked = best.limit(bindparam("limit", type_=Integer)).scalar_subquery()
+    if group is None and db.is_postgres:
+        statement = update(table).where(table.c.id == picked).values(lease)
+    else:
+        statement = update(table).where(table.c.id.in_(picked)).values(lease)
+    return statement.returning(*table.c)
 
 
 def claim(
     db: Database, connection: Connection, stage: Stage, settings: Settings, owner: str, limit: int
 ) -> Claimed | None:
     """Lease up to ``limit`` pending items, best first; the attempt is counted here, at claim."""
-    table = stage.table
     token = str(uuid.uuid4())
-    due = [table.c.status == "pending", table.c.run_after <= _clock(db)]
-    due += [not_(condition) for condition in _skip_conditions(stage, settings)]
-    candidates = (
-        select(table.c.id).where(*due).order_by(table.c.priority, table.c.run_after, table.c.id).limit(limit)
-    )
-    lease = {
-        "status": "running",
-        "attempts": table.c.attempts + 1,
-        "lease_owner": owner,
-        "lease_token": token,
-        "lease_expires_at": _clock(db, stage.lease_seconds),
-        "started_at": _clock(db),
-        "updated_at": _clock(db),
-    }
-    if db.is_postgres:
-        # A MATERIALIZED CTE is an optimisation fence: an IN (subquery) may be re-run per row by a
-        # nested loop and, with SKIP LOCKED, lease more than ``limit`` rows.
-        chosen = candidates.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
-        statement = update(table).where(table.c.id == chosen.c.id).values(lease)
-    else:
-        statement = update(table).where(table.c.id.in_(candidates.scalar_subquery())).values(lease)
-    result = connection.execute(statement.returning(*table.c))
+    parameters = {"limit": limit, "owner": owner, "token": token, **_clock_values(db, stage)}
+    if stage.one_at_a_time:
+        parameters["scan"] = limit * 8
+    result = connection.execute(_statements(db, stage, settings).claim, parameters)
     names = list(result.keys())
     rows = [dict(zip(names, row, strict=True)) for row in result.all()]
     if not rows:
         return None
+    if stage.context is not None:
+        stage.context(connection, rows)
     return Claimed(token, rows)
 
 
@@ -138,7 +231,7 @@ def commit(
     outputs are never written.
     """
     table = stage.table
-    kept = _finish(db, connection, stage, done)
+    held, kept = _finish(db, connection, stage, settings, done)
     for item in done:
         if item.id not in kept:
             continue
@@ -167,48 +260,71 @@ def commit(
             changes["finished_at"] = _clock(db)
         else:
             changes["run_after"] = _clock(db, failure.delay)
-        count = connection.execute(_fenced(db, table, [failure.id], failure.token).values(changes)).rowcount
+        fence = {"ids": [failure.id], "token": failure.token}
+        count = connection.execute(_fenced(db, table).values(changes), fence).rowcount
         if not count:
             lost += 1
         elif give_up:
             dead += 1
         else:
             retried += 1
-    return Outcome(len(kept), retried, dead, lost + len(done) - len(kept))
+    return Outcome(held, retried, dead, lost + len(done) - held)
 
 
-def _fenced(db: Database, table: Table, ids: Iterable[int], token: str) -> Any:
+def _fenced(db: Database, table: Table) -> Any:
+    """An update of the items ``:ids`` that still run under the lease ``:token``."""
     if db.is_postgres:
         # One array parameter, not an IN list of one parameter per id to render on every commit.
-        chosen = table.c.id == any_(literal(list(ids), postgresql.ARRAY(table.c.id.type)))
+        chosen = table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(table.c.id.type)))
     else:
-        chosen = table.c.id.in_(list(ids))
-    return update(table).where(chosen, table.c.lease_token == token, table.c.status == "running")
+        chosen = table.c.id.in_(bindparam("ids", expanding=True))
+    return update(table).where(
+        chosen, table.c.lease_token == bindparam("token"), _is(table.c.status, "running")
+    )
 
 
-def _finish(db: Database, connection: Connection, stage: Stage, done: Sequence[Done]) -> set[int]:
-    """Mark items done, with their outcome, in one statement per lease token and outcome (not one
-    per item); returns the ids whose lease held."""
+def _finish_statement(db: Database, stage: Stage) -> Any:
+    """Mark the items ``:ids`` of lease ``:token`` done, with ``:new_outcome`` unless it is null."""
     table = stage.table
-    groups: dict[tuple[str, str | None], list[int]] = {}
+    clock = _clock_parameter(db, "now")
+    return _fenced(db, table).values(
+        status="done",
+        outcome=func.coalesce(bindparam("new_outcome", type_=String), table.c.outcome),
+        finished_at=clock,
+        updated_at=clock,
+        lease_owner=None,
+        lease_token=None,
+        lease_expires_at=None,
+        last_error=None,
+    )
+
+
+def _finish(
+    db: Database, connection: Connection, stage: Stage, settings: Settings, done: Sequence[Done]
+) -> tuple[int, set[int]]:
+    """Mark items done, with their outcome, in one statement per lease token and outcome (not one
+    per item). Returns how many held their lease and, of those with fields or outputs still to
+    write, which.
+
+    Items with nothing more to write are only counted: RETURNING their ids would cost more than the
+    update itself saves."""
+    groups: dict[tuple[str, str | None, bool], list[int]] = {}
     for item in done:
-        groups.setdefault((item.token, item.result.outcome), []).append(item.id)
+        more = bool(item.result.values or item.result.outputs)
+        groups.setdefault((item.token, item.result.outcome, more), []).append(item.id)
+    hot = _statements(db, stage, settings)
+    clock = _clock_values(db, stage)
+    held = 0
     kept: set[int] = set()
-    for (token, outcome), ids in groups.items():
-        changes: dict[str, Any] = {
-            "status": "done",
-            "finished_at": _clock(db),
-            "updated_at": _clock(db),
-            "lease_owner": None,
-            "lease_token": None,
-            "lease_expires_at": None,
-            "last_error": None,
-        }
-        if outcome is not None:
-            changes["outcome"] = outcome
-        statement = _fenced(db, table, ids, token).values(changes)
-        kept.update(connection.execute(statement.returning(table.c.id)).scalars())
-    return kept
+    for (token, outcome, more), ids in groups.items():
+        parameters = {"ids": ids, "token": token, "new_outcome": outcome, **clock}
+        if more:
+            found = connection.execute(hot.finish_returning, parameters).scalars().all()
+            kept.update(found)
+            held += len(found)
+        else:
+            held += connection.execute(hot.finish, parameters).rowcount
+    return held, kept
 
 
 def write(
@@ -264,7 +380,7 @@ def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[in
     if not ids:
         return 0
     table = stage.table
-    statement = _fenced(db, table, ids, token).values(
+    statement = _fenced(db, table).values(
         status="pending",
         attempts=table.c.attempts - 1,
         lease_owner=None,
@@ -272,7 +388,7 @@ def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[in
         lease_expires_at=None,
         updated_at=_clock(db),
     )
-    return int(connection.execute(statement).rowcount)
+    return int(connection.execute(statement, {"ids": list(ids), "token": token}).rowcount)
 
 
 def renew(db: Database, connection: Connection, stage: Stage, tokens: Sequence[str]) -> int:
@@ -284,10 +400,21 @@ def renew(db: Database, connection: Connection, stage: Stage, tokens: Sequence[s
         update(table)
         .where(
             table.c.lease_token.in_(list(tokens)),
-            table.c.status == "running",
+            _is(table.c.status, "running"),
             table.c.started_at > _clock(db, -stage.max_runtime_seconds),
         )
         .values(lease_expires_at=_clock(db, stage.lease_seconds))
+    )
+    return int(connection.execute(statement).rowcount)
+
+
+def expire_leases(db: Database, connection: Connection, stage: Stage, owners: Sequence[str]) -> int:
+    """End now the leases held by ``owners`` (processes known to be gone), for :func:`reap` to take back."""
+    table = stage.table
+    statement = (
+        update(table)
+        .where(table.c.status == "running", table.c.lease_owner.in_(list(owners)))
+        .values(lease_expires_at=_clock(db, -1))
     )
     return int(connection.execute(statement).rowcount)
 
@@ -302,7 +429,7 @@ def reap(db: Database, connection: Connection, stage: Stage) -> int:
     exhausted = table.c.attempts >= stage.max_attempts
     statement = (
         update(table)
-        .where(table.c.status == "running", table.c.lease_expires_at < _clock(db))
+        .where(_is(table.c.status, "running"), table.c.lease_expires_at < _clock(db))
         .values(
             status=case((exhausted, "dead"), else_="pending"),
             finished_at=case((exhausted, _clock(db)), else_=None),
@@ -325,7 +452,7 @@ def skip_ineligible(db: Database, connection: Connection, stage: Stage, settings
     for reason, rule in stage.skip_when.items():
         statement = (
             update(table)
-            .where(table.c.status == "pending", rule(settings))
+            .where(_is(table.c.status, "pending"), rule(settings))
             .values(status="skipped", outcome=reason, finished_at=_clock(db), updated_at=_clock(db))
         )
         count += int(connection.execute(statement).rowcount)
@@ -343,9 +470,9 @@ def has_due_work(
     items ``running`` for ever.
     """
     table = stage.table
-    conditions = [table.c.status == "pending", table.c.run_after <= _clock(db, within)]
+    conditions = [_is(table.c.status, "pending"), table.c.run_after <= _clock(db, within)]
     conditions += [not_(condition) for condition in _skip_conditions(stage, settings)]
-    expired = [table.c.status == "running", table.c.lease_expires_at < _clock(db)]
+    expired = [_is(table.c.status, "running"), table.c.lease_expires_at < _clock(db)]
     # Two queries rather than one OR, so each is answered by its partial index (claim, lease).
     return any(
         connection.execute(select(table.c.id).where(*where).limit(1)).first() is not None

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Connection, Table
 
 from leadpipe.config import Policy, Settings
 
@@ -102,6 +102,8 @@ class Stage:
     hold its budget): items matching it are never claimed, and the engine marks them ``skipped`` with
     that reason, so nothing waits for ever.
     ``missing_outputs`` is a condition naming done items whose downstream records never appeared.
+    ``context`` adds to claimed items what their handler needs beyond their own row (a page's domain
+    and its country), read in the claim's short transaction so handlers never touch the database.
     """
 
     name: str
@@ -118,6 +120,10 @@ class Stage:
     skip_when: Mapping[str, Callable[[Settings], ColumnElement[bool]]] = field(default_factory=dict)
     missing_outputs: Callable[[], ColumnElement[bool]] | None = None
     curation: Mapping[str, Policy] = field(default_factory=lambda: {"*": "auto"})
+    context: Callable[[Connection, list[dict[str, Any]]], None] | None = None
+    # A column: at most one item with the same value runs at a time (one page per domain), so a rule
+    # about the group ("none once the domain has its contacts") sees each result before the next claim.
+    one_at_a_time: str | None = None
 
     def policy(self, category: str | None, settings: Settings) -> Policy:
         """Whether a new item of ``category`` goes forward on its own or waits for a person."""

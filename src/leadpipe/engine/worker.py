@@ -10,6 +10,8 @@ of every stage and marks items its stages' rules exclude as skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import random
@@ -38,10 +40,22 @@ log = logging.getLogger("leadpipe.worker")
 T = TypeVar("T")
 
 
-@dataclass
-class InFlight:
+@dataclass(eq=False)
+class Batch:
+    """Items claimed together. They share a lease token and start together, so one timer holds them
+    all to the stage's runtime cap: a timer per item would cost more than a quick item itself."""
+
     token: str
-    task: asyncio.Task[None]
+    left: int  # items not yet vacated; the timer goes with the last
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(eq=False)
+class InFlight:
+    batch: Batch
+    task: asyncio.Task[None] = field(init=False)
+    running: bool = True  # its handler has not returned yet
+    overran: bool = False  # its batch's timer cancelled it
 
 
 @dataclass
@@ -50,9 +64,12 @@ class StageRun:
 
     stage: Stage
     limit: int
-    items: dict[int, InFlight] = field(default_factory=dict)
-    freed: asyncio.Event = field(default_factory=asyncio.Event)
+    context: Context  # the same for every item of the stage
+    items: dict[int, InFlight] = field(default_factory=dict)  # its slots: running or waiting to commit
+    finished: list[queue.Done | queue.Failed] = field(default_factory=list)  # for the commit loop
+    freed: asyncio.Event = field(default_factory=asyncio.Event)  # a slot was freed, or stopping
     paused: str | None = None
+    idle: bool = False  # its last claim found nothing due
 
 
 def worker_name() -> str:
@@ -76,22 +93,50 @@ class Worker:
         self.pipeline = pipeline
         self.settings = settings
         self.id = worker_name()
-        self.runs = {
-            stage.name: StageRun(stage, concurrency or stage.concurrency) for stage in pipeline.select(stages)
-        }
         self.resources = resources if resources is not None else pipeline.resources(settings)
+        self.runs = {
+            stage.name: StageRun(
+                stage,
+                concurrency or stage.concurrency,
+                Context(stage, settings, self.id, self.resources),
+            )
+            for stage in pipeline.select(stages)
+        }
         self.counts: Counter[str] = Counter()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpipe-db")
-        self._completions: asyncio.Queue[tuple[StageRun, queue.Done | queue.Failed]] = asyncio.Queue()
+        self._connection: Connection | None = None  # the database thread's, see _transaction
+        # Set when an item lands in a StageRun.finished: a list and an event cost less per item than an
+        # asyncio.Queue, and the commit loop takes all of them at once anyway.
+        self._has_finished = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
         self._settled = asyncio.Event()
 
     # -- database access ---------------------------------------------------------------------------
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
-        with self.db.begin() as connection:
-            return work(connection)
+        """Run ``work`` in one transaction on the worker's own connection (database thread only).
+
+        The connection is kept open from one transaction to the next: a pool checkout with its
+        liveness ping would cost a round trip per transaction. After any database error it is
+        dropped, so a connection lost with the server (a PostgreSQL restart) is replaced by a new one
+        when :meth:`_db` tries again.
+        """
+        if self._connection is None:
+            self._connection = self.db.engine.connect()
+        try:
+            with self._connection.begin():
+                return work(self._connection)
+        except DBAPIError:
+            self._disconnect()
+            raise
+
+    def _disconnect(self) -> None:
+        """Close the worker's connection, discarding it rather than pooling it (database thread only)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a lost connection may fail to close: it is gone
+                connection.invalidate()
+                connection.close()
 
     async def _db(self, work: Callable[[Connection], T], *, retry: bool = True) -> T:
         """Run ``work`` in one transaction on the database thread; wait out a lost database."""
@@ -115,7 +160,8 @@ class Worker:
         if not self._stopping.is_set():
             log.info("worker %s stopping: no new claims, finishing what is in flight", self.id)
         self._stopping.set()
-        self._wake.set()
+        for run in self.runs.values():
+            run.freed.set()  # wake its feeder
 
     async def run(self, *, until_idle: bool = False, max_wait: float = 0.0) -> Counter[str]:
         """Work until :meth:`stop` (or a signal); with ``until_idle``, until nothing is due within
@@ -130,6 +176,10 @@ class Worker:
                 pass  # not the main thread: the caller stops us
         await self._db(self._register)
         log.info("worker %s serving %s", self.id, ", ".join(self.runs) or "no stage")
+        # What is loaded by now (modules, tables, the pipeline) lives as long as the worker. Out of the
+        # garbage collector's sight, it is not walked again by every full collection, which takes tens
+        # of milliseconds and comes every few thousand items of a busy worker.
+        gc.freeze()
         helpers = [
             asyncio.create_task(self._commit_loop(), name="commit"),
             asyncio.create_task(self._maintenance_loop(), name="maintenance"),
@@ -157,7 +207,9 @@ class Worker:
             for resource in self.resources.values():
                 if hasattr(resource, "aclose"):
                     await resource.aclose()
+            await loop.run_in_executor(self._executor, self._disconnect)
             self._executor.shutdown(wait=True)
+            gc.unfreeze()
         return self.counts
 
     def _on_signal(self) -> None:
@@ -171,8 +223,10 @@ class Worker:
     async def _until_idle(self, max_wait: float) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(min(0.2, self.settings.poll_seconds))
-            if self._in_flight() or not self._completions.empty():
+            if self._in_flight():
                 continue
+            if not all(run.idle for run in self.runs.values() if run.paused is None):
+                continue  # a feeder has just claimed work: there is more, no need to ask
             active = [run.stage for run in self.runs.values() if run.paused is None]
 
             def due(connection: Connection, active: list[Stage] = active) -> bool:
@@ -201,8 +255,13 @@ class Worker:
     def _in_flight(self) -> bool:
         return any(run.items for run in self.runs.values())
 
-    def _vacate(self, run: StageRun, item_id: int) -> None:
-        run.items.pop(item_id, None)
+    def _vacate(self, run: StageRun, item_ids: list[int]) -> None:
+        """Forget items committed or released; a batch's timer goes with its last item."""
+        for item_id in item_ids:
+            flight = run.items.pop(item_id)
+            flight.batch.left -= 1
+            if not flight.batch.left and flight.batch.timer is not None:
+                flight.batch.timer.cancel()
         run.freed.set()
         if not self._in_flight():
             self._settled.set()
@@ -215,43 +274,62 @@ class Worker:
             free = run.limit - len(run.items)
             if run.paused is not None or free <= 0:
                 run.freed.clear()
-                await _wait_any(run.freed, self._wake, seconds=self.settings.poll_seconds)
+                await _wait(run.freed, self.settings.poll_seconds)
                 continue
             limit = min(free, stage.batch_size)
             claimed = await self._db(
                 lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit)  # noqa: B023
             )
+            run.idle = claimed is None
             if claimed is None:
-                self._wake.clear()
                 jitter = self.settings.poll_seconds * random.uniform(0.5, 1.0)
-                await _wait_any(self._wake, seconds=jitter)
+                await _wait(self._stopping, jitter)
                 continue
             self.counts[f"{stage.name}.claimed"] += len(claimed.items)
-            for item in claimed.items:
-                task = asyncio.create_task(self._process(run, claimed.token, item))
-                run.items[item["id"]] = InFlight(claimed.token, task)
+            self._start(run, claimed)
 
-    async def _process(self, run: StageRun, token: str, item: dict[str, Any]) -> None:
+    def _start(self, run: StageRun, claimed: queue.Claimed) -> None:
+        """A task per item of the batch, and the timer that holds them to the stage's runtime cap."""
+        batch = Batch(claimed.token, len(claimed.items))
+        for item in claimed.items:
+            flight = InFlight(batch)
+            flight.task = asyncio.create_task(self._process(run, flight, item))
+            run.items[item["id"]] = flight
+        loop = asyncio.get_running_loop()
+        batch.timer = loop.call_later(run.stage.max_runtime_seconds, self._overrun, run, batch)
+
+    def _overrun(self, run: StageRun, batch: Batch) -> None:
+        """The batch's items have run for the stage's cap: cancel the handlers still running."""
+        for flight in run.items.values():
+            if flight.batch is batch and flight.running:
+                flight.overran = True
+                flight.task.cancel()
+
+    async def _process(self, run: StageRun, flight: InFlight, item: dict[str, Any]) -> None:
         stage = run.stage
-        context = Context(stage, self.settings, self.id, self.resources)
+        token = flight.batch.token
         outcome: queue.Done | queue.Failed
         try:
-            async with asyncio.timeout(stage.max_runtime_seconds):
-                result = await stage.handler(item, context)
+            try:
+                result = await stage.handler(item, run.context)
+            finally:
+                flight.running = False
             outcome = queue.Done(item["id"], token, result)
         except asyncio.CancelledError:
-            await self._release(run, item["id"], token)
-            raise
+            if not flight.overran:  # stopping: hand the item back untouched
+                await self._release(run, item["id"], token)
+                raise
+            # The cancellation was the batch's timer (_overrun): the item failed, the task goes on.
+            flight.task.uncancel()
+            message = f"ran longer than the stage's cap of {stage.max_runtime_seconds:g}s"
+            delay = stage.backoff.delay(item["attempts"])
+            outcome = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
         except PauseStage as pause:
             await self._pause(run, str(pause))
             await self._release(run, item["id"], token)
             return
         except RetryLater as later:
             outcome = queue.Failed(item["id"], token, item["attempts"], str(later), True, later.seconds)
-        except TimeoutError:
-            message = f"ran longer than the stage's cap of {stage.max_runtime_seconds:g}s"
-            delay = stage.backoff.delay(item["attempts"])
-            outcome = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
             delay = stage.backoff.delay(item["attempts"])
@@ -260,7 +338,8 @@ class Worker:
             log.warning(
                 "%s item %s failed (attempt %s): %s", stage.name, item["id"], item["attempts"], message
             )
-        await self._completions.put((run, outcome))
+        run.finished.append(outcome)
+        self._has_finished.set()
 
     async def _release(self, run: StageRun, item_id: int, token: str) -> None:
         try:
@@ -273,7 +352,7 @@ class Worker:
                 "could not release %s item %s (its lease will expire): %s", run.stage.name, item_id, error
             )
         finally:
-            self._vacate(run, item_id)
+            self._vacate(run, [item_id])
 
     async def _pause(self, run: StageRun, reason: str) -> None:
         if run.paused is None:
@@ -285,45 +364,52 @@ class Worker:
 
     async def _commit_loop(self) -> None:
         while True:
-            batch = [await self._completions.get()]
-            while not self._completions.empty() and len(batch) < 1000:
-                batch.append(self._completions.get_nowait())
-            await self._commit(batch)
+            await self._has_finished.wait()
+            self._has_finished.clear()
+            await self._commit(self._take_finished())
 
     async def _flush_completions(self) -> None:
-        batch = []
-        while not self._completions.empty():
-            batch.append(self._completions.get_nowait())
-        if batch:
-            await self._commit(batch)
+        while taken := self._take_finished():
+            await self._commit(taken)
 
-    async def _commit(self, batch: list[tuple[StageRun, queue.Done | queue.Failed]]) -> None:
-        by_stage: dict[str, tuple[StageRun, list[queue.Done], list[queue.Failed]]] = {}
-        for run, finished in batch:
-            _, done, failed = by_stage.setdefault(run.stage.name, (run, [], []))
-            if isinstance(finished, queue.Done):
-                done.append(finished)
-            else:
-                failed.append(finished)
+    def _take_finished(self) -> list[tuple[StageRun, list[queue.Done | queue.Failed]]]:
+        """What has finished so far, to commit in one transaction: up to 1000 items of each stage
+        (the rest goes in the next)."""
+        taken = []
+        for run in self.runs.values():
+            if run.finished:
+                taken.append((run, run.finished[:1000]))
+                del run.finished[:1000]
+                if run.finished:
+                    self._has_finished.set()
+        return taken
 
-        def write(connection: Connection) -> list[tuple[str, queue.Outcome]]:
+    async def _commit(self, taken: list[tuple[StageRun, list[queue.Done | queue.Failed]]]) -> None:
+        split = [
+            (
+                run,
+                [item for item in finished if isinstance(item, queue.Done)],
+                [item for item in finished if isinstance(item, queue.Failed)],
+            )
+            for run, finished in taken
+        ]
+
+        def write(connection: Connection) -> list[queue.Outcome]:
             return [
-                (
-                    name,
-                    queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed),
-                )
-                for name, (run, done, failed) in by_stage.items()
+                queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
+                for run, done, failed in split
             ]
 
-        for name, outcome in await self._db(write):
+        outcomes = await self._db(write)
+        for (run, finished), outcome in zip(taken, outcomes, strict=True):
+            name = run.stage.name
             self.counts[f"{name}.done"] += outcome.done
             self.counts[f"{name}.retried"] += outcome.retried
             self.counts[f"{name}.dead"] += outcome.dead
             self.counts[f"{name}.lease_lost"] += outcome.lease_lost
             if outcome.lease_lost:
                 log.warning("%s: %d results discarded, their lease was taken over", name, outcome.lease_lost)
-        for run, finished in batch:
-            self._vacate(run, finished.id)
+            self._vacate(run, [item.id for item in finished])
 
     # -- upkeep ------------------------------------------------------------------------------------
 
@@ -342,7 +428,7 @@ class Worker:
     def _upkeep(self, connection: Connection) -> None:
         self._heartbeat(connection)
         for run in self.runs.values():
-            tokens = sorted({flight.token for flight in run.items.values()})
+            tokens = sorted({flight.batch.token for flight in run.items.values()})
             queue.renew(self.db, connection, run.stage, tokens)
             skipped = queue.skip_ineligible(self.db, connection, run.stage, self.settings)
             self.counts[f"{run.stage.name}.skipped"] += skipped
@@ -358,6 +444,7 @@ class Worker:
         connection.execute(delete(workers).where(workers.c.last_seen_at < stale))
 
     def _register(self, connection: Connection) -> None:
+        self._bury_local_dead(connection)
         moment = now()
         connection.execute(
             insert(workers).values(
@@ -375,6 +462,22 @@ class Worker:
         for name, run in self.runs.items():
             run.paused = paused.get(name)
 
+    def _bury_local_dead(self, connection: Connection) -> None:
+        """Workers of this machine whose process is gone (killed, crashed): their leases end now and
+        their items are taken back at once, instead of after the lease (a laptop run started again)."""
+        here = connection.execute(
+            select(workers.c.id, workers.c.pid).where(workers.c.host == socket.gethostname())
+        )
+        gone = [row.id for row in here if row.id != self.id and not _alive(row.pid)]
+        if not gone:
+            return
+        for stage in self.pipeline:
+            queue.expire_leases(self.db, connection, stage, gone)
+            taken = queue.reap(self.db, connection, stage)
+            if taken:
+                log.warning("%s: took back %d items left running by a stopped process", stage.name, taken)
+        connection.execute(delete(workers).where(workers.c.id.in_(gone)))
+
     def _heartbeat(self, connection: Connection) -> None:
         touched = connection.execute(
             update(workers).where(workers.c.id == self.id).values(last_seen_at=now())
@@ -391,6 +494,16 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
     exists = connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage)).first()
     if exists is None:
         connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _is_transient(error: DBAPIError) -> bool:
@@ -411,10 +524,8 @@ def _is_transient(error: DBAPIError) -> bool:
     return any(marker in text for marker in markers)
 
 
-async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.create_task(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set, for at most ``seconds`` (without a task per wait)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

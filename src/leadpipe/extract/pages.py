@@ -8,6 +8,7 @@ priority, so the contact stage scrapes the pages most likely to hold contacts fi
 from __future__ import annotations
 
 import re
+from itertools import pairwise, repeat
 from urllib.parse import unquote, urlsplit
 
 # Lower priority numbers are claimed first (as for every engine item). Order matters: the first
@@ -77,33 +78,59 @@ HOME_PRIORITY = 5
 OTHER_PRIORITY = 100
 
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*", re.UNICODE)
-_LOOKUP = {word: category for category, (_, words) in CATEGORIES.items() for word in words}
+_ASCII_WORD = re.compile(r"[a-z0-9]++(?:-[a-z0-9]++)*+")  # the same runs, in lowercased ASCII text
 _ORDER = {category: index for index, category in enumerate(CATEGORIES)}
+_NAMES = list(CATEGORIES)
+_NONE = len(CATEGORIES)  # the rank of text with no category word
+_RANK = {word: _ORDER[category] for category, (_, words) in CATEGORIES.items() for word in words}
+# A pair of parts ("ueber-uns" in "/ueber-uns-team") can only be a word if its first part starts one.
+_PAIR_STARTS = frozenset(word.split("-")[0] for word in _RANK if word.count("-") == 1)
+_HOME = re.compile(r"/(index\.\w+|home|[a-z]{2}(-[a-z]{2})?)/?")
+# The path of a plain absolute http(s) URL, as urlsplit finds it: after the authority, up to the query
+# or fragment. Only for printable ASCII and an authority without brackets, where urlsplit removes
+# nothing and raises nothing; any other URL goes through urlsplit itself.
+_HTTP_PATH = re.compile(r"https?://[^/?#\[\]]*+(?![\[\]])([^?#]*)")
 
 
-def _words(text: str) -> list[str]:
-    """Whole words and their hyphenated runs: "/de/ueber-uns.html" → ueber-uns, ueber, uns, de, html."""
-    found: list[str] = []
-    for run in _WORD.findall(text.lower()):
-        found.append(run)
-        if "-" in run:
-            parts = run.split("-")
-            found.extend(parts)
-            found.extend("-".join(parts[i : i + 2]) for i in range(len(parts) - 1))
-    return found
+def _rank(text: str) -> int:
+    """The lowest category index among the words of lowercased ``text`` (``_NONE`` for none).
+
+    The words are the runs of letters and digits joined by hyphens, each part of a hyphenated run,
+    and each pair of adjacent parts: "/de/ueber-uns-team.html" → de, ueber-uns-team, ueber, uns,
+    team, ueber-uns, uns-team, html.
+    """
+    runs = (_ASCII_WORD if text.isascii() else _WORD).findall(text)
+    if not runs:
+        return _NONE
+    parts = "-".join(runs).split("-")  # every part of every run (a plain run is its own part)
+    rank = min(min(map(_RANK.get, runs, repeat(_NONE))), min(map(_RANK.get, parts, repeat(_NONE))))
+    if not _PAIR_STARTS.isdisjoint(parts):
+        for run in runs:
+            pieces = run.split("-")
+            for pair in map("-".join, pairwise(pieces)):
+                rank = min(rank, _RANK.get(pair, _NONE))
+    return rank
+
+
+def _path(url: str) -> str:
+    if url.isascii() and url.isprintable():
+        found = _HTTP_PATH.match(url)
+        if found is not None:
+            return found.group(1)
+    return urlsplit(url).path
 
 
 def categorise(url: str, anchor: str | None = None) -> tuple[str, int]:
     """The page's category and claim priority."""
-    path = unquote(urlsplit(url).path)
-    if path in ("", "/") or re.fullmatch(r"/(index\.\w+|home|[a-z]{2}(-[a-z]{2})?)/?", path.lower()):
+    path = unquote(_path(url)).lower()
+    if path in ("", "/") or _HOME.fullmatch(path):
         return "home", HOME_PRIORITY
-    best: str | None = None
-    # Anchor words are joined with hyphens so phrases ("get in touch", "über uns") match like slugs.
-    for word in _words(path) + (_words("-".join(anchor.split())) if anchor else []):
-        category = _LOOKUP.get(word)
-        if category and (best is None or _ORDER[category] < _ORDER[best]):
-            best = category
-    if best is None:
+    # The first category (in CATEGORIES order) that any word matches.
+    rank = _rank(path)
+    if anchor:
+        # Anchor words are joined with hyphens so phrases ("get in touch", "über uns") match like slugs.
+        rank = min(rank, _rank("-".join(anchor.split()).lower()))
+    if rank == _NONE:
         return "other", OTHER_PRIORITY
+    best = _NAMES[rank]
     return best, CATEGORIES[best][0]

@@ -44,6 +44,13 @@ PROFILE_HOSTS = {
     "pagesjaunes.fr": "pagesjaunes",
 }
 
+# Site builders whose customers' sites are subdomains, missing from the Public Suffix List: there the
+# subdomain is the business's site, not the builder's.
+HOSTED_SITES = {
+    "jimdosite.com", "jimdo.com", "weebly.com", "godaddysites.com", "wordpress.com", "site123.me",
+    "strikingly.com", "mystrikingly.com", "ueniweb.com", "webnode.page", "websites.co.in",
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Website:
@@ -89,6 +96,8 @@ def normalise(value: str | None) -> Website:
         if "." not in host:
             return Website(problem=f"not a web address: {value!r}")
         registrable = ".".join(host.split(".")[-2:])
+    if registrable in HOSTED_SITES and host.removeprefix("www.") != registrable:
+        registrable = host.removeprefix("www.")
     network = PROFILE_HOSTS.get(registrable)
     if network:
         return Website(profile_network=network, url=text)

@@ -1,6 +1,8 @@
 """The stage graph leadpipe runs: each stage, the records it consumes and what it produces.
 
-    businesses ──resolve──▶ domains ──discover──▶ sitemap_files ──import──▶ pages
+    businesses ──resolve──▶ domains ──discover──▶ sitemap_files ──import──▶ pages ──scrape──▶ contacts
+                                   └──────────── home page (and its links) ──────▶ pages
+    contacts ──validate──▶ (each email's validation; its check cached in email_checks)
 
 Stages are added here as they are built; a table whose records wait with no stage consuming them
 is reported by ``leadpipe status`` as an orphaned queue.
@@ -13,15 +15,17 @@ from typing import Any
 
 from leadpipe.config import Settings
 from leadpipe.engine.stage import Pipeline
-from leadpipe.stages import discover, resolve, sitemap_import
+from leadpipe.stages import discover, resolve, scrape, sitemap_import, validate
 from leadpipe.web.fetch import Fetcher
 
 
 def _resources(settings: Settings) -> dict[str, Any]:
-    return {"fetcher": Fetcher(settings)}
+    return {"fetcher": Fetcher(settings), **validate.resources(settings)}
 
 
-PIPELINE = Pipeline([resolve.STAGE, discover.STAGE, sitemap_import.STAGE], resources=_resources)
+PIPELINE = Pipeline(
+    [resolve.STAGE, discover.STAGE, sitemap_import.STAGE, scrape.STAGE, validate.STAGE], resources=_resources
+)
 
 
 def load_pipeline(path: str) -> Pipeline:

@@ -1,0 +1,166 @@
+"""Export: the contacts found, one row per contact or one row per domain, as CSV, JSON lines or XLSX.
+
+Per domain, the best email is ranked as the extractor ranks it (the domain's own address first, then
+free mailboxes, system senders never); the best phone is the surest; each social network gets a column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, select
+
+from leadpipe.db.connect import Database
+from leadpipe.db.models import businesses, contacts, domains, pages
+from leadpipe.extract.contacts import Found, PageContacts, merge
+
+Format = Literal["csv", "jsonl", "xlsx"]
+CONTACT_COLUMNS = (
+    "business", "domain", "kind", "value", "network", "source_page", "found_by", "confidence", "validation",
+    "validation_reason", "flags",
+)  # fmt: skip
+NETWORKS = ("facebook", "instagram", "linkedin", "x", "youtube", "tiktok", "pinterest")
+DOMAIN_COLUMNS = (
+    "business", "domain", "website", "email", "email_validation", "other_emails", "phone", "whatsapp",
+    "contact_form", *NETWORKS, "title", "site_builder",
+)  # fmt: skip
+KIND_LISTS = {
+    "email": "emails",
+    "phone": "phones",
+    "whatsapp": "whatsapp",
+    "social": "socials",
+    "form": "contact_forms",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    kinds: Sequence[str] = ()
+    validations: Sequence[str] = ()
+    domains: Sequence[str] = ()
+
+
+def _business_names(connection: Connection) -> dict[int, str]:
+    names = select(businesses.c.domain_id, businesses.c.name).where(businesses.c.domain_id.is_not(None))
+    found: dict[int, list[str]] = defaultdict(list)
+    for domain_id, name in connection.execute(names.order_by(businesses.c.id)):
+        if name and name not in found[domain_id]:
+            found[domain_id].append(name)
+    return {domain_id: "; ".join(names) for domain_id, names in found.items()}
+
+
+def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str, Any]]:
+    """One row per contact, surest first within a domain."""
+    query = (
+        select(contacts, domains.c.name.label("domain"), pages.c.url.label("source_page"))
+        .join(domains, domains.c.id == contacts.c.domain_id)
+        .outerjoin(pages, pages.c.id == contacts.c.page_id)
+        .order_by(domains.c.name, contacts.c.kind, contacts.c.confidence.desc(), contacts.c.value)
+    )
+    if filters.kinds:
+        query = query.where(contacts.c.kind.in_(filters.kinds))
+    if filters.validations:
+        query = query.where(func.coalesce(contacts.c.validation, "unchecked").in_(filters.validations))
+    if filters.domains:
+        query = query.where(domains.c.name.in_(filters.domains))
+    with db.engine.connect() as connection:
+        names = _business_names(connection)
+        for row in connection.execute(query).mappings():
+            yield {
+                "business": names.get(row["domain_id"]),
+                "domain": row["domain"],
+                "kind": row["kind"],
+                "value": row["value"],
+                "network": row["network"],
+                "source_page": row["source_page"],
+                "found_by": row["found_by"],
+                "confidence": row["confidence"],
+                "validation": row["validation"],
+                "validation_reason": row["validation_reason"],
+                "flags": row["flags"],
+            }
+
+
+def domain_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str, Any]]:
+    """One row per domain that has contacts: its best email, phone and profiles in columns."""
+    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in contact_rows(db, Filters(validations=filters.validations, domains=filters.domains)):
+        by_domain[row["domain"]].append(row)
+    with db.engine.connect() as connection:
+        sites = {row.name: row for row in connection.execute(select(domains))}
+    for name, rows in by_domain.items():
+        ranked = merge([_as_page(rows)], name)
+        emails = [seen.found for seen in ranked.emails if "system" not in seen.found.flags]
+        validation = {row["value"]: row["validation"] for row in rows if row["kind"] == "email"}
+        socials = {seen.found.network: seen.value for seen in reversed(ranked.socials)}
+        site = sites[name]
+        yield {
+            "business": rows[0]["business"],
+            "domain": name,
+            "website": site.site_url,
+            "email": emails[0].value if emails else None,
+            "email_validation": validation.get(emails[0].value) if emails else None,
+            "other_emails": "; ".join(found.value for found in emails[1:]) or None,
+            "phone": ranked.phones[0].value if ranked.phones else None,
+            "whatsapp": ranked.whatsapp[0].value if ranked.whatsapp else None,
+            "contact_form": ranked.contact_forms[0].value if ranked.contact_forms else None,
+            **{network: socials.get(network) for network in NETWORKS},
+            "title": site.title,
+            "site_builder": site.site_builder,
+        }
+
+
+def _as_page(rows: list[dict[str, Any]]) -> PageContacts:
+    """A domain's stored contacts in the extractor's shape, so ranking lives in one place."""
+    page = PageContacts(url="")
+    for row in rows:
+        flags = tuple(row["flags"].split(",")) if row["flags"] else ()
+        found = Found(
+            row["value"], row["kind"], row["found_by"] or "", row["confidence"] or 0.0, row["network"], flags
+        )
+        getattr(page, KIND_LISTS.get(row["kind"], "contact_forms")).append(found)
+    return page
+
+
+def write(rows: Iterator[dict[str, Any]], columns: Sequence[str], path: Path, fmt: Format) -> int:
+    """Write rows to ``path``; returns how many."""
+    count = 0
+    if fmt == "xlsx":
+        from openpyxl import Workbook  # only this format needs it
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("leads")
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([row.get(column) for column in columns])
+            count += 1
+        book.save(path)
+        return count
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if fmt == "csv":
+            writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        else:
+            for row in rows:
+                out.write(
+                    json.dumps({column: row.get(column) for column in columns}, ensure_ascii=False) + "\n"
+                )
+                count += 1
+    return count
+
+
+def export(
+    db: Database, path: Path, fmt: Format, *, per_domain: bool = False, filters: Filters = Filters()
+) -> int:
+    if per_domain:
+        return write(domain_rows(db, filters), DOMAIN_COLUMNS, path, fmt)
+    return write(contact_rows(db, filters), CONTACT_COLUMNS, path, fmt)

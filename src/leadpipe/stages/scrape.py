@@ -1,0 +1,175 @@
+"""Page → contacts: fetch a page, extract its contacts, and record what the fetch was like.
+
+Pages are claimed best first (home, contact, imprint, about, team …). Two eligibility rules keep the
+work bounded, and a page they rule out is recorded as skipped, never left waiting: a domain gets at
+most ``scrape_max_pages`` pages scraped, and none more once it has a sure email and a sure phone
+(``scrape_stop_when_found``). The home page is exempt from both, and its title, description,
+language and site builder are kept on the domain.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, false, func, select
+
+from leadpipe.config import Settings
+from leadpipe.db.models import contacts, domains, pages
+from leadpipe.engine.stage import Context, Insert, Item, Result, RetryLater, Stage, Update
+from leadpipe.extract.contacts import Found, extract, is_script_shell, page_meta
+from leadpipe.web.fetch import Fetcher, FetchError
+
+PAGE_MAX_BYTES = 5 * 1024 * 1024
+SURE_EMAIL = 0.9
+SURE_PHONE = 0.8
+CONTACT_LIKE = ("home", "contact", "legal", "about", "team")
+
+
+def _load_domains(connection: Connection, items: list[dict[str, Any]]) -> None:
+    """Each page's domain name and country, for the phone region and the same-site test."""
+    ids = {item["domain_id"] for item in items}
+    rows = connection.execute(
+        select(domains.c.id, domains.c.name, domains.c.country).where(domains.c.id.in_(ids))
+    )
+    by_id = {row.id: row for row in rows}
+    for item in items:
+        row = by_id[item["domain_id"]]
+        item["domain_name"], item["domain_country"] = row.name, row.country
+
+
+def _rows(found: list[Found], item: Item) -> list[dict[str, Any]]:
+    return [
+        {
+            "domain_id": item["domain_id"],
+            "page_id": item["id"],
+            "kind": contact.kind,
+            "value": contact.value,
+            "found_by": contact.source,
+            "confidence": contact.confidence,
+            "flags": ",".join(contact.flags) or None,
+            "network": contact.network,
+        }
+        for contact in found
+    ]
+
+
+async def scrape(item: Item, context: Context) -> Result:
+    fetcher: Fetcher = context.resources["fetcher"]
+    try:
+        response = await fetcher.get(item["url"], max_bytes=PAGE_MAX_BYTES)
+    except FetchError as error:
+        if error.kind in ("robots", "private_address", "redirects"):
+            return Result(outcome=error.kind.replace("_", " "), values={"problem": str(error)})
+        raise
+    values: dict[str, Any] = {
+        "http_status": response.status,
+        "content_type": response.content_type or None,
+        "size_bytes": response.size,
+        "fetch_seconds": round(response.seconds, 3),
+    }
+    if response.status in (429, 503):
+        raise RetryLater(f"{item['url']} answered {response.status}", response.retry_after() or 120)
+    if response.status >= 500:
+        raise RuntimeError(f"{item['url']} answered HTTP {response.status}")
+    if response.status >= 400:
+        return Result(
+            outcome="not_found" if response.status in (404, 410) else f"http_{response.status}", values=values
+        )
+    if response.content_type and "html" not in response.content_type:
+        return Result(outcome="not_html", values={**values, "problem": f"not HTML: {response.content_type}"})
+    html = response.body.decode(_charset(response.headers.get("content-type", "")), errors="replace")
+    found = extract(
+        html, response.url, region=item["domain_country"], default_region=context.settings.default_region
+    )
+    every = found.emails + found.phones + found.whatsapp + found.socials + found.contact_forms
+    outputs: list[Insert | Update] = [Insert(contacts, _rows(every, item))]
+    if item["category"] == "home":
+        meta = page_meta(html)
+        description = meta.description[:2000] if meta.description else None
+        outputs.append(
+            Update(
+                domains,
+                item["domain_id"],
+                {
+                    "title": meta.title[:1000] if meta.title else None,
+                    "description": description,
+                    "language": meta.language[:35] if meta.language else None,
+                    "site_builder": meta.site_builder,
+                },
+            )
+        )
+    if every:
+        outcome = "contacts_found"
+    elif is_script_shell(html):
+        outcome = "script_shell"
+        values["problem"] = "the page is an empty script shell: its contacts need a browser to render"
+    else:
+        outcome = "no_contacts"
+    return Result(outcome=outcome, values=values, outputs=outputs)
+
+
+def _charset(content_type: str) -> str:
+    """The charset a Content-Type names, if Python knows it; else UTF-8."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset":
+            try:
+                return codecs.lookup(value.strip("\"' ")).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _not_home() -> ColumnElement[bool]:
+    return func.coalesce(pages.c.category, "") != "home"
+
+
+def _over_budget(settings: Settings) -> ColumnElement[bool]:
+    taken = pages.alias("taken")
+    count = (
+        select(func.count())
+        .where(taken.c.domain_id == pages.c.domain_id, taken.c.status.in_(("running", "done")))
+        .scalar_subquery()
+    )
+    return and_(_not_home(), count >= settings.scrape_max_pages)
+
+
+def _has_its_contacts(settings: Settings) -> ColumnElement[bool]:
+    def sure(kind: str, confidence: float) -> Any:
+        return (
+            select(contacts.c.id)
+            .where(
+                contacts.c.domain_id == pages.c.domain_id,
+                contacts.c.kind == kind,
+                contacts.c.confidence >= confidence,
+            )
+            .exists()
+        )
+
+    if not settings.scrape_stop_when_found:
+        return false()
+    return and_(_not_home(), sure("email", SURE_EMAIL), sure("phone", SURE_PHONE))
+
+
+def _no_contacts_written() -> ColumnElement[bool]:
+    written = select(contacts.c.id).where(contacts.c.page_id == pages.c.id).exists()
+    return (pages.c.outcome == "contacts_found") & ~written
+
+
+STAGE = Stage(
+    name="scrape",
+    table=pages,
+    handler=scrape,
+    description="page → contacts (emails, phones, socials, forms)",
+    concurrency=32,
+    batch_size=16,
+    lease_seconds=120,
+    max_runtime_seconds=180,
+    max_attempts=3,
+    skip_when={"domain page budget reached": _over_budget, "domain has its contacts": _has_its_contacts},
+    missing_outputs=_no_contacts_written,
+    curation={**dict.fromkeys(CONTACT_LIKE, "auto"), "*": "manual"},
+    context=_load_domains,
+    one_at_a_time="domain_id",
+)

@@ -1,0 +1,122 @@
+"""The main job end to end: `leadpipe run` over a web of sample sites reached through the proxy settings,
+its export checked against the sites' known contacts; a run killed half-way and run again."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from leadpipe.db.connect import Database
+from leadpipe.db.models import pages
+from leadpipe.demo.sites import SampleSite, sample_sites, serve
+from leadpipe.demo.web import Web
+
+ROOT = Path(__file__).resolve().parents[1]
+SITES = sample_sites(56)
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[Web]:
+    server = Web().start()
+    serve(server, SITES)
+    yield server
+    server.stop()
+
+
+def leadpipe(db_url: str, web: Web, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "LEADPIPE_DATABASE_URL": db_url,
+        "LEADPIPE_PROXY": web.url,
+        "LEADPIPE_HTTP_PER_HOST": "4",
+        "LEADPIPE_DEFAULT_REGION": "US",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "leadpipe", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def exported(path: Path) -> set[tuple[str, str, str]]:
+    with path.open(encoding="utf-8") as file:
+        return {(row["domain"], row["kind"], row["value"]) for row in csv.DictReader(file)}
+
+
+def truth(sites: list[SampleSite]) -> set[tuple[str, str, str]]:
+    facts = set()
+    for site in sites:
+        facts |= {(site.domain, "email", value) for value in site.emails}
+        facts |= {(site.domain, "phone", value) for value in site.phones}
+        facts |= {(site.domain, "social", value) for value in site.socials}
+    return facts
+
+
+def write_input(tmp_path: Path) -> Path:
+    path = tmp_path / "sites.txt"
+    path.write_text("# sample sites\n" + "\n".join(site.domain for site in SITES) + "\n", encoding="utf-8")
+    return path
+
+
+def test_recall_and_precision_against_the_sites_known_contacts(db_url: str, web: Web, tmp_path: Path) -> None:
+    output = tmp_path / "contacts.csv"
+    process = leadpipe(
+        db_url, web, "run", str(write_input(tmp_path)), "--output", str(output), "--max-wait", "2"
+    )
+    log, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, log
+    assert f"wrote {len(exported(output))} rows to {output}" in log
+    found = {fact for fact in exported(output) if fact[1] in ("email", "phone", "social")}
+    expected = truth(SITES)
+    recall = len(found & expected) / len(expected)
+    precision = len(found & expected) / len(found)
+    assert recall >= 0.95, sorted(expected - found)[:20]
+    assert precision >= 0.98, sorted(found - expected)[:20]
+
+
+def test_a_run_killed_half_way_finishes_with_the_same_export_when_run_again(
+    db_url: str, web: Web, tmp_path: Path
+) -> None:
+    sites = write_input(tmp_path)
+    output = tmp_path / "contacts.csv"
+    first = leadpipe(db_url, web, "run", str(sites), "--output", str(output), "--max-wait", "2")
+    db = Database(db_url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with db.engine.connect() as connection:
+                scraped = connection.execute(
+                    select(func.count()).where(pages.c.status == "done")
+                ).scalar_one()
+            if scraped >= 40:
+                break
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        assert not output.exists(), "the run ended before it was killed: make the web slower"
+        again = leadpipe(db_url, web, "run", str(sites), "--output", str(output), "--max-wait", "2")
+        log, _ = again.communicate(timeout=300)
+        assert again.returncode == 0, log
+        assert "0 new domains, 56 already known" in log
+    finally:
+        db.dispose()
+    uninterrupted = tmp_path / "uninterrupted.csv"
+    clean = leadpipe(
+        f"sqlite:///{tmp_path / 'clean.db'}", web, "run", str(sites), "--output", str(uninterrupted)
+    )
+    log, _ = clean.communicate(timeout=300)
+    assert clean.returncode == 0, log
+    assert exported(output) == exported(uninterrupted)
+    assert len(exported(output) & truth(SITES)) / len(truth(SITES)) >= 0.95

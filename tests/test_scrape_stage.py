@@ -1,0 +1,163 @@
+"""Page → contacts through the real pipeline and engine, against sites on loopback, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database
+from leadpipe.db.models import contacts, domains, pages
+from leadpipe.demo.web import Web
+from leadpipe.engine.stage import Pipeline
+from leadpipe.stages import PIPELINE as REAL
+from leadpipe.stages import discover, scrape, sitemap_import
+from tests.helpers import run_until_idle
+
+NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+PIPELINE = Pipeline(
+    [replace(discover.STAGE, max_attempts=1), sitemap_import.STAGE, scrape.STAGE], resources=REAL.resources
+)
+
+
+def urlset(*paths: str, host: str) -> str:
+    return (
+        f"<urlset {NS}>"
+        + "".join(f"<url><loc>http://{host}{path}</loc></url>" for path in paths)
+        + "</urlset>"
+    )
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    server = Web().start()
+    yield server
+    server.stop()
+
+
+def run(db: Database, settings: Settings, web: Web, *names: str, **changes: Any) -> None:
+    tuned = Settings(
+        **{**settings.model_dump(), "proxy": web.url, "http_total_timeout_seconds": 15, **changes}
+    )
+    with db.begin() as connection:
+        connection.execute(insert(domains), [{"name": name} for name in names])
+    run_until_idle(db, tuned, PIPELINE)
+
+
+def found(db: Database, name: str) -> dict[tuple[str, str], Any]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(contacts, pages.c.url.label("page_url"))
+            .join(domains, domains.c.id == contacts.c.domain_id)
+            .join(pages, pages.c.id == contacts.c.page_id)
+            .where(domains.c.name == name)
+        ).all()
+    return {(row.kind, row.value): row for row in rows}
+
+
+def page_states(db: Database, name: str) -> dict[str, tuple[str, str | None]]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(pages.c.url, pages.c.status, pages.c.outcome)
+            .join(domains, domains.c.id == pages.c.domain_id)
+            .where(domains.c.name == name)
+        ).all()
+    return {row.url.split(name, 1)[1]: (row.status, row.outcome) for row in rows}
+
+
+HOME = """<!doctype html><html lang="de"><head><title>Bäckerei Sonne – Berlin</title>
+<meta name="description" content="Brot und Kuchen seit 1950"><meta name="generator" content="WordPress 6.5">
+</head><body><nav><a href="/kontakt">Kontakt</a> <a href="/impressum">Impressum</a></nav>
+<p>Willkommen!</p><a href="https://www.facebook.com/baeckerei.sonne/">Facebook</a></body></html>"""
+CONTACT = """<html><body><h1>Kontakt</h1><p>Schreiben Sie uns: <a href="mailto:info@sonne-berlin.de">info@sonne-berlin.de</a></p>
+<p>Telefon: <a href="tel:+49301234567">030 1234567</a></p></body></html>"""
+
+
+def test_a_site_s_contacts_are_found_best_pages_first(db: Database, settings: Settings, web: Web) -> None:
+    web.add_xml(
+        "sonne-berlin.de",
+        "/sitemap.xml",
+        urlset("/kontakt", "/impressum", "/blog/rezept", host="sonne-berlin.de"),
+    )
+    web.add("sonne-berlin.de", "/", HOME.encode())
+    web.add("sonne-berlin.de", "/kontakt", CONTACT.encode())
+    web.add(
+        "sonne-berlin.de", "/impressum", b"<html><body>Inhaber: Anna Sonne, Tel. 030 7654321</body></html>"
+    )
+    run(db, settings, web, "sonne-berlin.de", default_region="DE")
+    contacts_found = found(db, "sonne-berlin.de")
+    assert contacts_found[("email", "info@sonne-berlin.de")].page_url == "http://sonne-berlin.de/kontakt"
+    assert contacts_found[("email", "info@sonne-berlin.de")].found_by == "mailto"
+    assert ("phone", "+49301234567") in contacts_found
+    assert contacts_found[("social", "https://facebook.com/baeckerei.sonne")].network == "facebook"
+    states = page_states(db, "sonne-berlin.de")
+    assert states["/"] == ("done", "contacts_found")
+    assert states["/kontakt"] == ("done", "contacts_found")
+    assert states["/blog/rezept"] == ("awaiting", None)  # not contact-like: waits for a person
+    with db.engine.connect() as connection:
+        domain = connection.execute(select(domains).where(domains.c.name == "sonne-berlin.de")).one()
+    assert (domain.title, domain.language, domain.site_builder) == (
+        "Bäckerei Sonne – Berlin",
+        "de",
+        "wordpress",
+    )
+
+
+def test_once_a_domain_has_a_sure_email_and_phone_its_other_pages_are_skipped(
+    db: Database, settings: Settings, web: Web
+) -> None:
+    web.add_xml(
+        "early-bird.com", "/sitemap.xml", urlset("/contact", "/about", "/team", host="early-bird.com")
+    )
+    web.add(
+        "early-bird.com",
+        "/",
+        b"<html><body>Call <a href='tel:+12125550199'>us</a>, or mail <a href='mailto:hi@early-bird.com'>hi</a></body></html>",
+    )
+    for path in ("/contact", "/about", "/team"):
+        web.add("early-bird.com", path, b"<html><body>nothing here</body></html>")
+    run(db, settings, web, "early-bird.com")
+    states = page_states(db, "early-bird.com")
+    assert states["/"] == ("done", "contacts_found")
+    assert {states[p] for p in ("/contact", "/about", "/team")} == {("skipped", "domain has its contacts")}
+    assert not [path for path in web.requests_to("early-bird.com") if path in ("/contact", "/about", "/team")]
+
+
+def test_a_domain_s_page_budget_is_kept(db: Database, settings: Settings, web: Web) -> None:
+    paths = [f"/contact-{i}" for i in range(8)]
+    web.add_xml("many.test", "/sitemap.xml", urlset(*paths, host="many.test"))
+    web.add("many.test", "/", b"<html><body>hello</body></html>")
+    for path in paths:
+        web.add("many.test", path, b"<html><body>nothing</body></html>")
+    run(db, settings, web, "many.test", scrape_max_pages=3)
+    outcomes = [state for path, state in page_states(db, "many.test").items() if path != "/"]
+    assert outcomes.count(("skipped", "domain page budget reached")) >= 4
+    assert sum(1 for state in outcomes if state[0] == "done") <= 4
+
+
+def test_what_a_fetch_was_like_is_recorded_on_the_page(db: Database, settings: Settings, web: Web) -> None:
+    web.add_xml(
+        "odd.test", "/sitemap.xml", urlset("/contact.pdf", "/contact-gone", "/about", host="odd.test")
+    )
+    web.add(
+        "odd.test", "/", b'<html><body><div id="root"></div><script src="/app.js"></script></body></html>'
+    )
+    web.add("odd.test", "/contact.pdf", b"%PDF-1.4", content_type="application/pdf")
+    web.add("odd.test", "/about", b"<html><body>We bake bread.</body></html>")
+    run(db, settings, web, "odd.test")
+    states = page_states(db, "odd.test")
+    assert states["/"] == ("done", "script_shell")
+    assert states["/contact.pdf"] == ("done", "not_html")
+    assert states["/contact-gone"] == ("done", "not_found")
+    assert states["/about"] == ("done", "no_contacts")
+    with db.engine.connect() as connection:
+        pdf = connection.execute(select(pages).where(pages.c.url == "http://odd.test/contact.pdf")).one()
+    assert (pdf.http_status, pdf.content_type, pdf.problem) == (
+        200,
+        "application/pdf",
+        "not HTML: application/pdf",
+    )
