@@ -5,14 +5,14 @@
 For each backend (PostgreSQL, SQLite) and each number of worker processes (1, 4), on a fresh
 database brought to leadpipe's schema by its migrations and seeded with ``--items`` pending domains:
 
-* engine: ``leadpipe worker --until-idle`` processes running ``bench/pipeline.py``, one no-op stage
+* engine: ``leadpipe worker --until-idle`` processes running ``bench/noop.py``, one no-op stage
   (its handler returns ``Result(outcome="ok")``) whose batch size and slots are ``--batch``;
 * bare: processes running this script's bare loop: raw psycopg 3 or sqlite3, no ORM, one claim
   transaction (a MATERIALIZED CTE with FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE and
   UPDATE … RETURNING on SQLite) then one fenced completion of the whole batch, until nothing is left.
 
 The processes of a run start together: each says it is ready once its imports are done (an engine
-worker when it loads ``bench.pipeline``), and waits for the parent's go. Both sides are then timed
+worker when it loads ``bench.noop``), and waits for the parent's go. Both sides are then timed
 the same way, by the database's own stamps: ``items/s`` is the items over the time from the first
 claim (the earliest ``started_at``) to the last completion (the latest ``finished_at``), so starting
 and stopping processes is not counted. ``wall s`` is the run as the parent sees it, from the go until
@@ -170,7 +170,7 @@ def bare_sqlite(path: str, batch: int, owner: str) -> int:
 def wait_for_start() -> None:
     """Say this process is ready, then wait for the benchmark's go, so that all start together.
 
-    A bare worker calls it first thing; an engine worker when it imports ``bench.pipeline``, after
+    A bare worker calls it first thing; an engine worker when it imports ``bench.noop``, after
     Python, SQLAlchemy and leadpipe are loaded. Without ``BENCH_START_DIR`` set, it returns at once.
     """
     folder = os.environ.get(START_DIR)
@@ -314,7 +314,7 @@ def _environment(url: str, config: Config, concurrency: int, poll: float) -> dic
     environment |= {
         "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT),
         "LEADPIPE_DATABASE_URL": url,
-        "LEADPIPE_PIPELINE": "bench.pipeline:PIPELINE",
+        "LEADPIPE_PIPELINE": "bench.noop:PIPELINE",
         "LEADPIPE_POLL_SECONDS": str(poll),
         "LEADPIPE_LOG_LEVEL": "WARNING",
         "BENCH_BATCH": str(config.batch),

@@ -1,6 +1,6 @@
 """The pipeline ``bench/engine.py`` runs its worker processes on: one no-op stage over ``domains``.
 
-Workers load it with ``LEADPIPE_PIPELINE=bench.pipeline:PIPELINE`` (the repository root on
+Workers load it with ``LEADPIPE_PIPELINE=bench.noop:PIPELINE`` (the repository root on
 ``PYTHONPATH``). ``BENCH_BATCH`` sets the stage's batch size, and ``BENCH_CONCURRENCY`` its slots
 (default: one batch), so the engine claims and completes batches of the same size as the bare loop.
 Importing it waits for the benchmark's start signal (:func:`bench.engine.wait_for_start`), then, with
