@@ -120,3 +120,29 @@ def test_a_run_killed_half_way_finishes_with_the_same_export_when_run_again(
     assert clean.returncode == 0, log
     assert exported(output) == exported(uninterrupted)
     assert len(exported(output) & truth(SITES)) / len(truth(SITES)) >= 0.95
+
+
+def test_exit_status_names_what_is_not_final(db_url: str, tmp_path: Path) -> None:
+    web = Web().start()
+    try:
+        web.add(
+            "busy-shop.com",
+            "/robots.txt",
+            b"Sitemap: http://busy-shop.com/sitemap.xml\n",
+            content_type="text/plain",
+        )
+        web.add("busy-shop.com", "/sitemap.xml", b"slow down", status=429, headers={"Retry-After": "600"})
+        sites = tmp_path / "one.txt"
+        sites.write_text("busy-shop.com\n", encoding="utf-8")
+        waiting = leadpipe(
+            db_url, web, "run", str(sites), "--output", str(tmp_path / "out.csv"), "--max-wait", "1"
+        )
+        log, _ = waiting.communicate(timeout=120)
+        assert waiting.returncode == 3, log
+        assert "not final: discover: 1 items wait for a retry later" in log
+        unreadable = leadpipe(db_url, web, "run", str(tmp_path / "missing.txt"))
+        log, _ = unreadable.communicate(timeout=60)
+        assert unreadable.returncode == 1
+        assert log.strip() == f"leadpipe: no such file: {tmp_path / 'missing.txt'}"
+    finally:
+        web.stop()
