@@ -32,6 +32,8 @@ import tldextract
 from email_validator import EmailNotValidError, validate_email
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from leadpipe.extract.website import SOCIAL_NETWORKS
+
 # The Public Suffix List snapshot that ships with tldextract: no download at run time.
 _psl = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
@@ -468,16 +470,7 @@ def _phones_in(text: str, region: str) -> Iterator[tuple[str, bool]]:
 # ---- social profiles -------------------------------------------------------------------------------
 
 _NETWORK_WORDS = "facebook fb.com instagram linkedin twitter x.com youtube tiktok pinterest".split()
-_NETWORKS = {
-    "facebook.com": "facebook",
-    "fb.com": "facebook",
-    "instagram.com": "instagram",
-    "linkedin.com": "linkedin",
-    "twitter.com": "x",
-    "x.com": "x",
-    "youtube.com": "youtube",
-    "tiktok.com": "tiktok",
-}
+_NETWORKS = SOCIAL_NETWORKS
 # First path segments that are the network's own pages, or sharing, tracking and single posts.
 _RESERVED = {
     "facebook": set(

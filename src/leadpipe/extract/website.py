@@ -18,11 +18,11 @@ import tldextract
 # shops on one platform are two sites.
 _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
-# Hosts whose pages are a business's profile elsewhere, not its own website.
-PROFILE_HOSTS = {
+# Social networks by host: a link there is a profile (extract.contacts), and a "website" there is not
+# the business's own site.
+SOCIAL_NETWORKS = {
     "facebook.com": "facebook",
     "fb.com": "facebook",
-    "fb.me": "facebook",
     "instagram.com": "instagram",
     "linkedin.com": "linkedin",
     "twitter.com": "x",
@@ -30,6 +30,11 @@ PROFILE_HOSTS = {
     "youtube.com": "youtube",
     "tiktok.com": "tiktok",
     "pinterest.com": "pinterest",
+}
+# Hosts whose pages are a business's profile elsewhere, not its own website.
+PROFILE_HOSTS = {
+    **SOCIAL_NETWORKS,
+    "fb.me": "facebook",
     "linktr.ee": "linktree",
     "yelp.com": "yelp",
     "tripadvisor.com": "tripadvisor",
