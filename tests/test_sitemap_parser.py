@@ -772,3 +772,14 @@ def test_memory_stays_flat_on_a_large_document(body: bytes, urls: int) -> None:
         tracemalloc.stop()
     assert count == urls
     assert peak < 3_000_000
+
+
+def test_a_stray_bracket_in_a_loc_drops_that_url_only() -> None:
+    """``]`` in a host made urlsplit raise inside the caller's site test and lost the whole file."""
+    parser = SitemapParser("http://ex.com/sitemap.xml", keep=lambda url: urlsplit(url).hostname == "ex.com")
+    document = (
+        b"<urlset><url><loc>http://ex.com]/b</loc></url><url><loc>http://ex.com/ok</loc></url></urlset>"
+    )
+    entries = parser.feed(document) + parser.close()
+    assert [entry.loc for entry in entries] == ["http://ex.com/ok"]
+    assert parser.dropped["invalid"] == 1

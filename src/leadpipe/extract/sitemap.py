@@ -554,8 +554,14 @@ class SitemapParser:
         """The URL to emit for a record's raw location, or None (the reason counted in `dropped`)."""
         text = (raw or "").strip()
         # Most sitemaps hold nothing but clean absolute URLs: check those without parsing them.
-        # "[" (an IPv6 host, maybe malformed) takes the slow path, where urlsplit can vet it.
-        fast = text.startswith(_HTTP) and text.isprintable() and _has_host(text) and "[" not in text
+        # "[" or "]" (an IPv6 host, maybe malformed) takes the slow path, where urlsplit can vet it.
+        fast = (
+            text.startswith(_HTTP)
+            and text.isprintable()
+            and _has_host(text)
+            and "[" not in text
+            and "]" not in text
+        )
         url = text if fast else self._resolve(text)
         if url is None:
             return None
