@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     scrape_stop_when_found: bool = Field(
         default=True, description="stop scraping a domain once it has a sure email and a sure phone"
     )
+    render_js: bool = Field(
+        default=False,
+        description="render a page that is an empty script shell in headless Chromium, and read that",
+    )
+    chromium_path: str = Field(
+        default="/usr/bin/chromium", description="the Chromium the renderer starts (never a downloaded one)"
+    )
+    render_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="time to load and render one page, its scripts' requests included"
+    )
+    render_max_pages: int = Field(
+        default=4, ge=1, description="pages one worker's browser renders at once; the rest wait their turn"
+    )
 
     # Validating emails: DNS with short timeouts, an optional paid verifier, its spending caps.
     email_dns_checks: bool = Field(

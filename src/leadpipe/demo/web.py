@@ -132,7 +132,14 @@ class Web:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """Clients that hang up early (a cap reached, a deadline passed) are expected here, not errors."""
+    """Clients that hang up early (a cap reached, a deadline passed) are expected here, not errors.
+
+    The listen backlog is socketserver's default of 5 otherwise: a crawler opening dozens of
+    connections at once overflows it, the kernel drops their SYNs, and each dropped one costs the
+    client a retransmission a second or more later, so the web would seem slow when it is not.
+    """
+
+    request_queue_size = 1024
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):

@@ -194,6 +194,7 @@ class Worker:
             await asyncio.gather(*feeders)
             await self._drain()
         finally:
+            gc.unfreeze()
             for task in feeders + helpers:
                 task.cancel()
             await asyncio.gather(*feeders, *helpers, return_exceptions=True)
@@ -209,7 +210,6 @@ class Worker:
                     await resource.aclose()
             await loop.run_in_executor(self._executor, self._disconnect)
             self._executor.shutdown(wait=True)
-            gc.unfreeze()
         return self.counts
 
     def _on_signal(self) -> None:

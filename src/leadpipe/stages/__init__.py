@@ -17,10 +17,15 @@ from leadpipe.config import Settings
 from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import discover, resolve, scrape, sitemap_import, validate
 from leadpipe.web.fetch import Fetcher
+from leadpipe.web.render import Renderer
 
 
 def _resources(settings: Settings) -> dict[str, Any]:
-    return {"fetcher": Fetcher(settings), **validate.resources(settings)}
+    fetcher = Fetcher(settings)
+    resources: dict[str, Any] = {"fetcher": fetcher, **validate.resources(settings)}
+    if settings.render_js:  # the scrape stage renders script shells only when it finds a renderer here
+        resources["renderer"] = Renderer(settings, fetcher)
+    return resources
 
 
 PIPELINE = Pipeline(

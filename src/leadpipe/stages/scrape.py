@@ -5,11 +5,16 @@ work bounded, and a page they rule out is recorded as skipped, never left waitin
 most ``scrape_max_pages`` pages scraped, and none more once it has a sure email and a sure phone
 (``scrape_stop_when_found``). The home page is exempt from both, and its title, description,
 language and site builder are kept on the domain.
+
+A page that is an empty script shell (a React or Vue mount point) is rendered in headless Chromium when
+``render_js`` is on, and its contacts are read from the rendered page; the page's ``problem`` column
+then says it was rendered. With rendering off it ends as ``script_shell``.
 """
 
 from __future__ import annotations
 
 import codecs
+import time
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, false, func, select
@@ -19,6 +24,7 @@ from leadpipe.db.models import contacts, domains, pages
 from leadpipe.engine.stage import Context, Insert, Item, Result, RetryLater, Stage, Update
 from leadpipe.extract.contacts import Found, extract, is_script_shell, page_meta
 from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.web.render import Renderer, RenderError
 
 PAGE_MAX_BYTES = 5 * 1024 * 1024
 SURE_EMAIL = 0.9
@@ -79,6 +85,17 @@ async def scrape(item: Item, context: Context) -> Result:
     if response.content_type and "html" not in response.content_type:
         return Result(outcome="not_html", values={**values, "problem": f"not HTML: {response.content_type}"})
     html = response.body.decode(_charset(response.headers.get("content-type", "")), errors="replace")
+    renderer: Renderer | None = context.resources.get("renderer")  # only there when render_js is on
+    if renderer is not None and is_script_shell(html):
+        started = time.monotonic()
+        try:
+            html = await renderer.render(response.url)
+            values["problem"] = (
+                f"rendered in headless Chromium ({time.monotonic() - started:.1f}s): "
+                "the page as fetched was an empty script shell"
+            )
+        except RenderError as error:
+            values["problem"] = f"the page is an empty script shell, and rendering it failed: {error}"
     found = extract(
         html, response.url, region=item["domain_country"], default_region=context.settings.default_region
     )
@@ -103,7 +120,9 @@ async def scrape(item: Item, context: Context) -> Result:
         outcome = "contacts_found"
     elif is_script_shell(html):
         outcome = "script_shell"
-        values["problem"] = "the page is an empty script shell: its contacts need a browser to render"
+        values.setdefault(
+            "problem", "the page is an empty script shell: its contacts need a browser to render"
+        )
     else:
         outcome = "no_contacts"
     return Result(outcome=outcome, values=values, outputs=outputs)
