@@ -71,7 +71,9 @@ def tuned(settings: Settings, web: Web, **changes: Any) -> Settings:
         **{
             **settings.model_dump(),
             "proxy": web.url,
-            "http_total_timeout_seconds": 15,
+            "http_total_timeout_seconds": 30,
+            # Generous: a browser starting on a loaded 2-core machine can take many seconds.
+            "render_timeout_seconds": 60,
             "default_region": "DE",
             **changes,
         }
