@@ -1,6 +1,8 @@
 """The whole pipeline over 1,000 sample sites: how long ``leadpipe run`` takes, and where the time goes.
 
-    uv run python bench/pipeline.py [--sites 1000] [--backends sqlite postgresql] [--no-profile]
+    uv run python bench/pipeline.py [--sites 1000] [--backends sqlite postgresql] [--no-profile] [--keep DIR]
+
+(The breakdown needs py-spy, which is not one of the project's dependencies: ``uv pip install py-spy``.)
 
 The web: ``sample_sites(N)`` served by :class:`leadpipe.demo.web.Web`, a threaded HTTP server in this
 process that is every site's host and also the proxy leadpipe is pointed at (``LEADPIPE_PROXY``), as
@@ -8,8 +10,9 @@ in tests/test_run.py. This process does nothing else while a run goes on (it wai
 reads /proc and asks PostgreSQL which backends serve the run), so the server's threads have its GIL
 to themselves. Whether the web keeps up is shown, not assumed: its CPU time per request, the kernel's
 count of listen-queue overflows (SYNs dropped because the server did not accept fast enough, each
-costing the client a retransmission a second later), and how busy leadpipe's event loop was. A loop
-on the CPU nearly all the time is not waiting for the web.
+costing the client a retransmission a second later), and what leadpipe's event loop did with the wall
+time. A loop that is on a CPU, or ready and waiting for one, nearly all the time is not waiting for
+the web.
 
 For each database (a fresh SQLite file; a fresh PostgreSQL database, made and dropped as in
 bench/engine.py), the command a user would type: ``leadpipe run domains.txt -o contacts.csv``, in a
@@ -20,8 +23,10 @@ setting at its default. Each database gets two runs, each on a fresh database:
    start, imports, intake, every stage, the export. ``sites/s`` is sites over that; ``pages/s`` is
    the pages scraped (page rows ``done``) over that; ``contacts`` are the export's rows; ``recall`` is
    the share of every site's known emails, phones and social profiles found in the export, as
-   tests/test_run.py computes it (precision beside it). Each of the process's threads' CPU time is
-   read from /proc/PID/task/TID/stat while it runs: the main thread's is the event loop's.
+   tests/test_run.py computes it (precision beside it). While it runs, each of its threads' times
+   are read from /proc/PID/task/TID/schedstat: seconds on a CPU, and seconds ready to run but waiting
+   for a core. The main thread is the event loop; the rest of its wall time it was blocked, waiting
+   for I/O (epoll) or for the GIL.
 
 2. The profiled run: the same command under ``py-spy record --format raw --threads --function`` (100
    samples a second, every thread). Each sample goes to one bucket, decided by the innermost frame
@@ -46,10 +51,12 @@ setting at its default. Each database gets two runs, each on a fresh database:
    thread that has just woken up and waits for a core counts too. Its samples are therefore weighed
    per thread: each thread's samples share out that thread's real CPU time, read from /proc as in the
    timed run (samples whose innermost frame is an idle thread pool's ``_worker`` loop are dropped
-   first). So the buckets add up to the process's CPU time. The goal "the engine and the database
-   together under a fifth of the time" is judged on their share of it; ``≈ s of wall`` is a bucket's
-   share times the timed run's wall time. py-spy pauses the process for each sample, so the profiled
-   run is somewhat slower; its wall time is printed.
+   first). So the buckets add up to the process's CPU time, and the goal "the engine and the
+   database together under a fifth of the time" is judged on their share of it. The same buckets
+   are shown for the event loop's thread alone, in seconds and as a share of the wall: the loop is
+   the one thread every item waits for, while the database work mostly runs on the worker's
+   database thread beside it. py-spy pauses the process for each sample, so the profiled run is
+   somewhat slower; its wall time is printed.
 
 The CPU time the PostgreSQL backends serving a run used is shown, and so is the CPU time every other
 process on the machine used meanwhile: it takes from the same two cores, and the figures move with it.
@@ -64,6 +71,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,6 +146,15 @@ def _cpu_seconds(path: Path) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICK if fields else None
 
 
+def _schedstat(task: Path) -> tuple[float, float] | None:
+    """A thread's seconds on a CPU, and its seconds ready to run but waiting for one (schedstat)."""
+    try:
+        running, waiting, _ = Path(task, "schedstat").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(running) / 1e9, int(waiting) / 1e9
+
+
 def _child_of(parent: int) -> int | None:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -151,27 +168,33 @@ class Watch:
     """Polled while a run goes on: the CPU time of each thread of the leadpipe process, and of each
     PostgreSQL backend serving the run's database."""
 
-    def __init__(self, url: str, root: int, *, under_py_spy: bool) -> None:
-        self._root = root
-        self.pid: int | None = None if under_py_spy else root  # under py-spy, leadpipe is its child
-        self.threads: dict[int, float] = {}
+    def __init__(self, url: str, *, under_py_spy: bool) -> None:
+        self.root: int | None = None  # the process started: leadpipe, or py-spy running leadpipe
+        self._under_py_spy = under_py_spy
+        self.pid: int | None = None  # leadpipe's
+        self.threads: dict[int, float] = {}  # thread id → seconds on a CPU
+        self.queued: dict[int, float] = {}  # thread id → seconds ready to run but waiting for a core
         self._backends: dict[int, float] = {}
         self._postgres = None if url.startswith("sqlite") else psycopg.connect(url, autocommit=True)
 
     def poll(self) -> None:
-        if self.pid is None:
-            self.pid = _child_of(self._root)
+        if self.pid is None and self.root is not None:
+            self.pid = _child_of(self.root) if self._under_py_spy else self.root
         if self.pid is not None:
             with contextlib.suppress(OSError):  # it has just exited
                 for task in Path(f"/proc/{self.pid}/task").iterdir():
-                    seconds = _cpu_seconds(task / "stat")
-                    if seconds is not None:
-                        self.threads[int(task.name)] = seconds
-        if self._postgres is not None:
-            rows = self._postgres.execute(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
+                    times = _schedstat(task)
+                    if times is not None:
+                        self.threads[int(task.name)], self.queued[int(task.name)] = times
+        if self._postgres is not None and not self._postgres.closed:
+            try:
+                rows = self._postgres.execute(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+            except psycopg.Error:  # the server restarted under us: the figure stays a lower bound
+                self._postgres.close()
+                return
             for (pid,) in rows:
                 seconds = _cpu_seconds(Path(f"/proc/{pid}/stat"))
                 if seconds is not None:
@@ -203,6 +226,7 @@ class Run:
     web_cpu: float
     leadpipe_pid: int | None
     threads: dict[int, float]  # thread id → CPU seconds, the main thread's id being the process's
+    queued: dict[int, float]  # thread id → seconds ready to run but waiting for a core
     postgres_cpu: float | None
     others_cpu: float
     listen_overflows: int
@@ -215,6 +239,10 @@ class Run:
     @property
     def loop_cpu(self) -> float:
         return self.threads.get(self.leadpipe_pid or -1, 0.0)
+
+    @property
+    def loop_queued(self) -> float:
+        return self.queued.get(self.leadpipe_pid or -1, 0.0)
 
 
 @contextlib.contextmanager
@@ -294,25 +322,33 @@ def run_once(
     requests, overflows = len(web.log), _listen_overflows()
     web_before, busy_before = resource.getrusage(resource.RUSAGE_SELF), _machine_busy_seconds()
     log_path = folder / ("profiled.log" if spy else "timed.log")
+    watch = Watch(url, under_py_spy=spy is not None)
     started = time.perf_counter()
-    with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(
-            command, env=environment(url, web), cwd=folder, stdout=log, stderr=subprocess.STDOUT
-        )
-        watch = Watch(url, process.pid, under_py_spy=spy is not None)
-        try:
-            deadline = started + timeout
-            while process.poll() is None:
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"leadpipe run took over {timeout:g}s: stopped (log: {log_path})")
-                watch.poll()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=POLL_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
-            watch.close()
+    try:
+        with log_path.open("w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                command, env=environment(url, web), cwd=folder, stdout=log, stderr=subprocess.STDOUT
+            )
+            watch.root = process.pid
+            try:
+                deadline = started + timeout
+                while process.poll() is None:
+                    if time.perf_counter() > deadline:
+                        log.flush()
+                        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                        raise SystemExit(f"leadpipe run took over {timeout:g}s: stopped. Its output:\n{tail}")
+                    watch.poll()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(timeout=POLL_SECONDS)
+            finally:
+                if process.poll() is None:
+                    if watch.pid is not None and watch.pid != process.pid:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(watch.pid, signal.SIGKILL)  # leadpipe, under py-spy
+                    process.kill()
+                    process.wait(timeout=30)
+    finally:
+        watch.close()
     wall = time.perf_counter() - started
     web_after = resource.getrusage(resource.RUSAGE_SELF)
     web_cpu = web_after.ru_utime + web_after.ru_stime - web_before.ru_utime - web_before.ru_stime
@@ -332,6 +368,7 @@ def run_once(
         web_cpu=web_cpu,
         leadpipe_pid=watch.pid,
         threads=watch.threads,
+        queued=watch.queued,
         postgres_cpu=watch.postgres_seconds,
         others_cpu=max(0.0, busy - ours),  # py-spy's own time, when profiled, is in here
         listen_overflows=_listen_overflows() - overflows,
@@ -473,9 +510,14 @@ def report_run(backend: str, sites: int, run: Run, profile: tuple[Run, Profile] 
         f" listen-queue overflows: {run.listen_overflows}"
     )
     print(
-        f"  CPU-s: leadpipe {run.leadpipe_cpu:.1f} (its event loop's thread {run.loop_cpu:.1f},"
-        f" busy {run.loop_cpu / run.wall:.0%} of the wall){postgres}, web {run.web_cpu:.1f};"
+        f"  CPU-s: leadpipe {run.leadpipe_cpu:.1f}{postgres}, web {run.web_cpu:.1f};"
         f" other processes on the machine {run.others_cpu:.1f} (of {2 * run.wall:.0f} on 2 cores)"
+    )
+    blocked = max(0.0, run.wall - run.loop_cpu - run.loop_queued)
+    print(
+        f"  leadpipe's event loop (main thread): on a CPU {run.loop_cpu:.1f} s ({run.loop_cpu / run.wall:.0%} of the wall),"
+        f" ready but waiting for a core {run.loop_queued:.1f} s ({run.loop_queued / run.wall:.0%}),"
+        f" blocked {blocked:.1f} s ({blocked / run.wall:.0%}: waiting for I/O, or for the GIL)"
     )
     if profile is None:
         return
