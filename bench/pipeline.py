@@ -298,6 +298,35 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
+def command_for(domains: Path, output: Path, spy: Path | None) -> list[str]:
+    """``leadpipe run`` as a user types it; under ``py-spy record`` when its output ``spy`` is named."""
+    command = [sys.executable, "-m", "leadpipe", "run", str(domains), "--output", str(output)]
+    if spy is None:
+        return command
+    record = ["record", "--format", "raw", "--threads", "--function", "--full-filenames"]
+    options = ["--rate", str(SAMPLE_RATE), "--output", str(spy)]
+    return [py_spy() or "py-spy", *record, *options, "--", *command]
+
+
+def wait_for(process: subprocess.Popen[bytes], watch: Watch, log: Path, deadline: float) -> None:
+    """Poll ``watch`` until the process ends; past the deadline, kill it (and leadpipe under py-spy)."""
+    try:
+        while process.poll() is None:
+            if time.perf_counter() > deadline:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise SystemExit(f"leadpipe run passed its time limit and was stopped. Its output:\n{tail}")
+            watch.poll()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=POLL_SECONDS)
+    finally:
+        if process.poll() is None:
+            if watch.pid is not None and watch.pid != process.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(watch.pid, signal.SIGKILL)  # leadpipe, under py-spy
+            process.kill()
+            process.wait(timeout=30)
+
+
 def run_once(
     url: str, web: Web, sites: Sequence[SampleSite], folder: Path, timeout: float, spy: Path | None
 ) -> Run:
@@ -306,47 +335,22 @@ def run_once(
     domains.write_text("".join(f"{site.domain}\n" for site in sites), encoding="utf-8")
     output = folder / "contacts.csv"
     output.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "leadpipe", "run", str(domains), "--output", str(output)]
-    if spy is not None:
-        record = ["record", "--format", "raw", "--threads", "--function", "--full-filenames"]
-        command = [
-            py_spy() or "py-spy",
-            *record,
-            "--rate",
-            str(SAMPLE_RATE),
-            "--output",
-            str(spy),
-            "--",
-            *command,
-        ]
+    log = folder / ("profiled.log" if spy else "timed.log")
     requests, overflows = len(web.log), _listen_overflows()
     web_before, busy_before = resource.getrusage(resource.RUSAGE_SELF), _machine_busy_seconds()
-    log_path = folder / ("profiled.log" if spy else "timed.log")
     watch = Watch(url, under_py_spy=spy is not None)
     started = time.perf_counter()
     try:
-        with log_path.open("w", encoding="utf-8") as log:
+        with log.open("w", encoding="utf-8") as out:
             process = subprocess.Popen(
-                command, env=environment(url, web), cwd=folder, stdout=log, stderr=subprocess.STDOUT
+                command_for(domains, output, spy),
+                env=environment(url, web),
+                cwd=folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
             watch.root = process.pid
-            try:
-                deadline = started + timeout
-                while process.poll() is None:
-                    if time.perf_counter() > deadline:
-                        log.flush()
-                        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-                        raise SystemExit(f"leadpipe run took over {timeout:g}s: stopped. Its output:\n{tail}")
-                    watch.poll()
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        process.wait(timeout=POLL_SECONDS)
-            finally:
-                if process.poll() is None:
-                    if watch.pid is not None and watch.pid != process.pid:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(watch.pid, signal.SIGKILL)  # leadpipe, under py-spy
-                    process.kill()
-                    process.wait(timeout=30)
+            wait_for(process, watch, log, started + timeout)
     finally:
         watch.close()
     wall = time.perf_counter() - started
@@ -372,7 +376,7 @@ def run_once(
         postgres_cpu=watch.postgres_seconds,
         others_cpu=max(0.0, busy - ours),  # py-spy's own time, when profiled, is in here
         listen_overflows=_listen_overflows() - overflows,
-        log=log_path.read_text(encoding="utf-8", errors="replace"),
+        log=log.read_text(encoding="utf-8", errors="replace"),
     )
 
 
