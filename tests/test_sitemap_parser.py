@@ -783,3 +783,71 @@ def test_a_stray_bracket_in_a_loc_drops_that_url_only() -> None:
     entries = parser.feed(document) + parser.close()
     assert [entry.loc for entry in entries] == ["http://ex.com/ok"]
     assert parser.dropped["invalid"] == 1
+
+
+# Plain urlset records are read by a regular expression, everything else by expat: the two must
+# agree. Each document below starts with plain records (read fast) and then meets one variant.
+PLAIN = [
+    url(f"{SITE}/p/{i}", "<lastmod>2024-05-01T10:00:00+00:00</lastmod><changefreq>weekly</changefreq>")
+    for i in range(40)
+]
+VARIANTS = {
+    "all four fields": url(
+        A, "<lastmod>2024</lastmod><changefreq>daily</changefreq><priority>0.8</priority>"
+    ),
+    "loc only, spaced": f"\n\t<url>\n  <loc>  {A}  </loc>\n</url>\n",
+    "empty fields": url("", "<lastmod></lastmod><changefreq></changefreq><priority></priority>"),
+    "odd values": url(A, "<changefreq> Weekly </changefreq><priority>1.5</priority>"),
+    "lastmod and priority": url(A, "<lastmod> 2024-01-01 </lastmod><priority>nan</priority>"),
+    "relative, off-site and repeated": url("/rel") + url("https://other.example/x") + PLAIN[0],
+    "escaped ampersand": url(f"{SITE}/a?x=1&amp;y=2") + url(A),
+    "bare ampersand": url(f"{SITE}/a?x=1&y=2") + url(A),
+    "carriage returns": f"<url>\r\n<loc>{A}\r\n</loc>\r\n</url>\r\n" + url(f"{SITE}/b"),
+    "a greater-than sign": url(f"{SITE}/a>b") + url(A),
+    "a control character": url(f"{SITE}/a\x01b") + url(A),
+    "fields out of order": f"<url><priority>0.5</priority><loc>{A}</loc></url>" + url(f"{SITE}/b"),
+    "an extension": url(A, IMAGES) + url(f"{SITE}/b"),
+    "a comment between records": "<!-- <url><loc>https://shop.example/hidden</loc></url> -->" + url(A),
+    "a CDATA loc": f"<url><loc><![CDATA[{SITE}/a?x=1&y=2]]></loc></url>" + url(A),
+    "non-ASCII": url(f"{SITE}/straße/café") + url(A),
+    "too long": url(f"{SITE}/{'x' * 3000}") + url(A),
+    "an unclosed record": f"<url><loc>{A}</loc>" + url(f"{SITE}/b"),
+    "a prefixed record": f'<s:url xmlns:s="x"><s:loc>{A}</s:loc></s:url>' + url(f"{SITE}/b"),
+}
+ENDINGS = {
+    "closed": "</urlset>",
+    "junk after": "</urlset>\n<!-- cache 0.1s -->garbage",
+    "truncated": f"<url><loc>{A}",
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_plain_records_read_fast_agree_with_expat(variant: str, ending: str) -> None:
+    records = [*PLAIN, VARIANTS[variant], *PLAIN[20:]]
+    fast_head, expat_head = DECLARATION + URLSET, DECLARATION + "<!-- expat only -->" + URLSET
+    slow = parse(urlset(*records, head=expat_head, tail=ENDINGS[ending]), keep=on_shop)
+    for chunk in (1 << 16, 100, 7, 1):
+        parser, entries = parse(urlset(*records, head=fast_head, tail=ENDINGS[ending]), chunk, keep=on_shop)
+        assert entries == slow[1]
+        assert (parser.kind, parser.errors, parser.dropped) == (slow[0].kind, slow[0].errors, slow[0].dropped)
+    assert len(slow[1]) >= len(PLAIN)
+
+
+@pytest.mark.parametrize(
+    ("head", "fast"),
+    [
+        (DECLARATION + URLSET, True),
+        (f"\n{URLSET}", True),
+        ("<urlset>", True),
+        (DECLARATION + "<!-- expat only -->" + URLSET, False),
+        ('<!DOCTYPE urlset SYSTEM "x">' + URLSET, False),
+        ('<s:urlset xmlns:s="http://www.sitemaps.org/schemas/sitemap/0.9">', False),
+        ("<sitemapindex>", False),
+    ],
+)
+def test_only_plain_urlsets_take_the_fast_path(head: str, fast: bool) -> None:
+    """What makes the comparison above meaningful: its documents do take the fast path."""
+    parser = SitemapParser(BASE)
+    parser.feed((head + "".join(PLAIN)).encode())
+    assert parser._fast is fast
