@@ -253,3 +253,59 @@ READS: list[str] = []
 async def _count_reads(item: Item, context: Context) -> Result:
     READS.append(item["url"])
     return Result(outcome="read")
+
+
+def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(db: Database) -> None:
+    """Thousands of pages from one sitemap: the same records, statuses and details either way."""
+    from leadpipe.stages import PIPELINE as REAL
+
+    settings = Settings(database_url=db.url)
+    add_domains(db, ["bulk.test", "rows.test"])
+    ids = {name: domain(db, name)["id"] for name in ("bulk.test", "rows.test")}
+
+    def rows(domain_id: int, start: int, stop: int) -> list[dict[str, object]]:
+        return [
+            {
+                "domain_id": domain_id,
+                "url": f"http://site/{'kontakt' if i % 3 == 0 else 'blog'}/{i}",
+                "category": "contact" if i % 3 == 0 else "blog",
+                "priority": 10 if i % 3 == 0 else 60,
+                "lastmod": "2024-05-01" if i % 2 else None,
+                "details": {"images": [{"loc": f"http://site/{i}.jpg", "caption": "Café „Zur Post“"}]}
+                if i % 5 == 0
+                else None,
+            }
+            for i in range(start, stop)
+        ]
+
+    batches = {
+        "bulk.test": [rows(ids["bulk.test"], 0, 3000) * 2, rows(ids["bulk.test"], 2000, 4000)],
+        "rows.test": [rows(ids["rows.test"], start, start + 500) for start in range(0, 4000, 500)],
+    }
+    assert all(len(batch) >= queue.BULK_ROWS for batch in batches["bulk.test"])
+    assert all(len(batch) < queue.BULK_ROWS for batch in batches["rows.test"])
+    for batch in [*batches["bulk.test"], *batches["rows.test"]]:
+        with db.begin() as connection:
+            queue.write(db, connection, REAL, settings, Insert(pages, batch))
+
+    columns = [
+        pages.c.url,
+        pages.c.category,
+        pages.c.priority,
+        pages.c.lastmod,
+        pages.c.details,
+        pages.c.status,
+    ]
+    with db.engine.connect() as connection:
+        written = {
+            name: connection.execute(
+                select(*columns).where(pages.c.domain_id == ids[name]).order_by(pages.c.url)
+            ).all()
+            for name in ids
+        }
+    assert len(written["bulk.test"]) == 4000
+    assert written["bulk.test"] == written["rows.test"]
+    by_url = {row.url: row for row in written["bulk.test"]}
+    assert by_url["http://site/kontakt/0"].status == "pending"  # contact pages go forward on their own
+    assert by_url["http://site/blog/1"].status == "awaiting"  # the rest wait for a person
+    assert by_url["http://site/kontakt/0"].details["images"][0]["caption"] == "Café „Zur Post“"

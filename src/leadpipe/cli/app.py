@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -20,19 +20,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from leadpipe import export as export_module
-from leadpipe import intake, logs
-from leadpipe.cli import demo as demo_command
-from leadpipe.cli import extract as page_report
-from leadpipe.cli import run as run_command
-from leadpipe.cli import sitemaps as sitemap_report
+from leadpipe import logs
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database, DatabaseError
-from leadpipe.engine import curation, health, queue
-from leadpipe.engine.stage import Pipeline, Stage
-from leadpipe.engine.worker import Worker
-from leadpipe.stages import load_pipeline
-from leadpipe.web.fetch import FetchError
+
+# The database, the engine, the web and the extractors are imported by the commands that use them:
+# `leadpipe sitemaps` and `--help` then start in a fraction of the time and memory.
+if TYPE_CHECKING:
+    from leadpipe import export as export_module
+    from leadpipe import intake
+    from leadpipe.db.connect import Database
+    from leadpipe.engine import curation, health
+    from leadpipe.engine.stage import Pipeline, Stage
 
 app = typer.Typer(
     help="Turn local businesses into verified contact leads. Every unit of work is a database row: "
@@ -69,6 +67,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def opened(url: str | None) -> Iterator[tuple[Settings, Database, Pipeline]]:
     """Settings, a database with its schema up to date, and the pipeline, or one clear error line."""
+    from leadpipe.db.connect import Database, DatabaseError
+    from leadpipe.stages import load_pipeline
+
     try:
         settings = Settings() if url is None else Settings(database_url=url)
     except ValidationError as error:
@@ -128,6 +129,9 @@ def run(
     Exit status: 0 when every item is final (or awaits a person), 2 when items are dead, 3 when items
     still wait for a retry, 1 for an unreadable input. Run it again to carry on after a stop.
     """
+    from leadpipe import intake
+    from leadpipe.cli import run as run_command
+
     chosen_format = _format(output, fmt)
     try:
         found = intake.read(input)
@@ -166,6 +170,8 @@ def export_(
     db: DbOption = None,
 ) -> None:
     """Write the contacts in the database to a file."""
+    from leadpipe import export as export_module
+
     chosen_format = _format(output, fmt)
     filters = export_module.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
     with opened(db) as (_, database, _):
@@ -181,6 +187,8 @@ def demo_(
     ] = None,
 ) -> None:
     """See leadpipe work in a minute: sample business sites on loopback, the whole pipeline, the contacts found."""
+    from leadpipe.cli import demo as demo_command
+
     logs.configure(Settings(log_level="WARNING"))
     raise typer.Exit(demo_command.demo(out, sites, db))
 
@@ -192,6 +200,8 @@ def add(
     db: DbOption = None,
 ) -> None:
     """Add domains or businesses without processing them; workers (`leadpipe worker`) do the work."""
+    from leadpipe import intake
+
     try:
         found = intake.read(input)
     except intake.IntakeError as error:
@@ -236,6 +246,8 @@ def worker(
 
     Run as many as you like, on this machine or others sharing one PostgreSQL.
     """
+    from leadpipe.engine.worker import Worker
+
     with opened(db) as (settings, database, pipeline):
         for name in stage or []:
             _stage(pipeline, name)
@@ -254,6 +266,8 @@ def status(
     db: DbOption = None,
 ) -> None:
     """What waits, runs and finished in each stage, who serves it, and what is wrong."""
+    from leadpipe.engine import health
+
     with opened(db) as (settings, database, pipeline):
         report = health.check(database, pipeline, settings)
     if as_json:
@@ -265,6 +279,8 @@ def status(
 
 
 def _print_report(report: health.Report) -> None:
+    from leadpipe.engine.health import duration
+
     table = Table(title="leadpipe stages", title_justify="left")
     for heading in (
         "stage",
@@ -292,7 +308,7 @@ def _print_report(report: health.Report) -> None:
             str(counts["done"]),
             str(counts["dead"]),
             str(counts["skipped"]),
-            "-" if oldest is None else health._duration(oldest),
+            "-" if oldest is None else duration(oldest),
             str(stage.completed_recently),
             str(stage.live_workers),
         )
@@ -316,6 +332,8 @@ def _curate(
     decide: Callable[..., curation.Changed],
     **extra: bool,
 ) -> None:
+    from leadpipe.engine import curation
+
     with opened(db) as (_, database, pipeline):
         stage = _stage(pipeline, stage_name)
         try:
@@ -337,7 +355,9 @@ def select_(
     db: DbOption = None,
 ) -> None:
     """Select items for a stage: those awaiting a person are queued, once."""
-    _curate(stage, id, where, all_, db, curation.select_items, refresh=refresh)
+    from leadpipe.engine.curation import select_items
+
+    _curate(stage, id, where, all_, db, select_items, refresh=refresh)
 
 
 @app.command()
@@ -349,7 +369,9 @@ def reject(
     db: DbOption = None,
 ) -> None:
     """Reject items: those not yet started leave the queue, recorded as skipped."""
-    _curate(stage, id, where, all_, db, curation.reject_items)
+    from leadpipe.engine.curation import reject_items
+
+    _curate(stage, id, where, all_, db, reject_items)
 
 
 @app.command()
@@ -361,7 +383,9 @@ def unselect(
     db: DbOption = None,
 ) -> None:
     """Undo a selection: items not yet started go back to awaiting a person."""
-    _curate(stage, id, where, all_, db, curation.unselect_items)
+    from leadpipe.engine.curation import unselect_items
+
+    _curate(stage, id, where, all_, db, unselect_items)
 
 
 @app.command()
@@ -373,6 +397,8 @@ def pause(
     db: DbOption = None,
 ) -> None:
     """Pause a stage: its items wait, nothing is claimed or burnt, until `leadpipe resume`."""
+    from leadpipe.engine import curation
+
     with opened(db) as (_, database, pipeline):
         chosen = _stage(pipeline, stage)
         with database.begin() as connection:
@@ -385,6 +411,8 @@ def pause(
 @app.command()
 def resume(stage: StageArgument, db: DbOption = None) -> None:
     """Resume a paused stage."""
+    from leadpipe.engine import curation
+
     with opened(db) as (_, database, pipeline):
         chosen = _stage(pipeline, stage)
         with database.begin() as connection:
@@ -400,6 +428,8 @@ def requeue(
     db: DbOption = None,
 ) -> None:
     """Send dead (or finished) items back to the queue with a fresh count of attempts."""
+    from leadpipe.engine import queue
+
     if not dead and not id:
         fail("name the items: --dead, or --id N")
     with opened(db) as (_, database, pipeline):
@@ -427,6 +457,9 @@ def sitemaps(
     ] = False,
 ) -> None:
     """Discover and parse one site's sitemaps now, without a database: the sitemap tree and its page URLs."""
+    from leadpipe.cli import sitemaps as sitemap_report
+    from leadpipe.web.fetch import FetchError
+
     try:
         settings = Settings()
     except ValidationError as error:
@@ -459,6 +492,9 @@ def extract(
     as_json: Annotated[bool, typer.Option("--json", help="The contacts as one JSON object.")] = False,
 ) -> None:
     """Show the contacts the extractor finds on one page, without a database."""
+    from leadpipe.cli import extract as page_report
+    from leadpipe.web.fetch import FetchError
+
     try:
         asyncio.run(page_report.run(target, region, as_json, sys.stdout))
     except (page_report.TargetError, FetchError) as error:

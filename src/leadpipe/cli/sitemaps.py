@@ -9,9 +9,8 @@ from typing import TextIO
 
 from leadpipe.config import Settings
 from leadpipe.extract.sitemap import Entry
-from leadpipe.stages.discover import Discovery, SitemapFound, discover_site
-from leadpipe.stages.sitemap_import import read_sitemap
 from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.web.sitemaps import Discovery, SitemapFound, discover_site, read_sitemap
 
 
 def _sitemap_line(found: SitemapFound, as_json: bool) -> str:

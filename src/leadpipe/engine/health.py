@@ -187,7 +187,7 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
             f"`leadpipe select {name} --where …` or `--all`",
         )
     if health.pending_now and not health.paused:
-        waited = _duration(health.oldest_eligible_seconds or 0)
+        waited = duration(health.oldest_eligible_seconds or 0)
         if not live:
             say(
                 "notice",
@@ -214,7 +214,7 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
             say(
                 "error",
                 f"{health.expired_leases} items hold leases that expired "
-                f"{_duration(health.oldest_expiry_seconds or 0)} ago and were not taken back",
+                f"{duration(health.oldest_expiry_seconds or 0)} ago and were not taken back",
             )
         elif not live:
             say(
@@ -237,7 +237,7 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
     return found
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:

@@ -8,13 +8,15 @@ so a worker whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Integer,
@@ -327,6 +329,9 @@ def _finish(
     return held, kept
 
 
+BULK_ROWS = 1000  # from this many new records on, an Insert takes the bulk path (COPY on PostgreSQL)
+
+
 def write(
     db: Database, connection: Connection, pipeline: Pipeline, settings: Settings, output: Insert | Update
 ) -> int | None:
@@ -341,16 +346,17 @@ def write(
         return None
     if not output.rows:
         return None
-    consumer = pipeline.by_table.get(output.table.name)
-    rows = [_initial_state(row, consumer, settings) for row in output.rows]
-    dialect = postgresql if db.is_postgres else sqlite
-    statement = dialect.insert(output.table).on_conflict_do_nothing()
-    # Rows with different keys must go in separate executemany batches.
+    rows = _with_initial_state(output.rows, pipeline.by_table.get(output.table.name), settings)
+    # Rows with different keys must go in separate batches.
     by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        by_keys.setdefault(tuple(sorted(row)), []).append(row)
-    for batch in by_keys.values():
-        connection.execute(statement, batch)
+        by_keys.setdefault(tuple(row), []).append(row)
+    for keys, batch in by_keys.items():
+        if len(batch) >= BULK_ROWS:
+            _bulk_insert(db, connection, output.table, keys, batch)
+        else:
+            dialect = postgresql if db.is_postgres else sqlite
+            connection.execute(dialect.insert(output.table).on_conflict_do_nothing(), batch)
     if output.link is None:
         return None
     (linked,) = output.rows
@@ -359,20 +365,85 @@ def write(
     return int(connection.execute(found).scalar_one())
 
 
+def _with_initial_state(
+    rows: Sequence[Mapping[str, Any]], consumer: Stage | None, settings: Settings
+) -> list[dict[str, Any]]:
+    """The rows, each with the status its consumer's curation policy gives its category."""
+    if consumer is None:
+        return [dict(row) for row in rows]
+    statuses: dict[str | None, str] = {}  # by category: the policy is the same for all its rows
+    out = []
+    for row in rows:
+        values = dict(row)
+        if "status" not in values:
+            category = values.get("category")
+            status = statuses.get(category)
+            if status is None:
+                manual = consumer.policy(category, settings) == "manual"
+                status = statuses[category] = "awaiting" if manual else "pending"
+            values["status"] = status
+        out.append(values)
+    return out
+
+
+def _bulk_insert(
+    db: Database, connection: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Insert many new records, skipping those whose natural key exists, without per-row SQL.
+
+    SQLite: one ``executemany`` of plain tuples. PostgreSQL: ``COPY`` into a temporary table, then one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING``, several times faster than row-by-row inserts.
+    Values are converted here as SQLAlchemy would (JSON serialised, dates formatted for SQLite).
+    """
+    dialect = connection.dialect
+    converters: list[Callable[[Any], Any] | None] = []
+    for key in keys:
+        column_type = table.c[key].type
+        if isinstance(column_type, JSON):
+            converters.append(_json_text)
+        else:
+            converters.append(column_type.dialect_impl(dialect).bind_processor(dialect))
+    if any(converters):
+        values = [
+            tuple(
+                value if convert is None or value is None else convert(value)
+                for convert, value in zip(converters, row.values(), strict=True)
+            )
+            for row in rows
+        ]
+    else:
+        values = [tuple(row.values()) for row in rows]
+    columns = ", ".join(keys)
+    if not db.is_postgres:
+        marks = ", ".join("?" * len(keys))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", values
+        )
+        return
+    staging = f"leadpipe_new_{table.name}"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table.name} WITH NO DATA"
+    )
+    with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+    cursor.execute(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING"
+    )
+    cursor.execute(f"DROP TABLE {staging}")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def natural_key(table: Table) -> list[str]:
     """The columns of a table's natural key: its first unique constraint."""
     for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
         if isinstance(constraint, UniqueConstraint):
             return [column.name for column in constraint.columns]
     raise ValueError(f"{table.name} has no natural key to link by")
-
-
-def _initial_state(row: Mapping[str, Any], consumer: Stage | None, settings: Settings) -> dict[str, Any]:
-    values = dict(row)
-    if consumer is not None and "status" not in values:
-        manual = consumer.policy(values.get("category"), settings) == "manual"
-        values["status"] = "awaiting" if manual else "pending"
-    return values
 
 
 def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[int], token: str) -> int:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import ColumnElement, Connection, Table
+from typing import TYPE_CHECKING, Any
 
 from leadpipe.config import Policy, Settings
+
+if TYPE_CHECKING:  # the stage declarations are read by commands that never touch the database
+    from sqlalchemy import ColumnElement, Connection, Table
 
 Item = Mapping[str, Any]
 """A claimed record: every column of its row."""

@@ -154,7 +154,9 @@ class SitemapParser:
         self._base_scheme, self._base_host = _http_origin(url)
         self._closed = False
         self._out: list[Entry] = []
-        self._seen: set[str] = set()
+        # URLs already emitted, by their 64-bit hash: a fifth of the memory of the strings, and two
+        # distinct URLs of one 50,000-URL file share a hash about once in ten billion files.
+        self._seen: set[int] = set()
         self._emitted = 0
         # Stage 1 and 2: decompression and charset.
         self._gunzip = _Gunzip()
@@ -656,9 +658,10 @@ class SitemapParser:
         if len(url) > MAX_URL_LENGTH:
             self.dropped["too long"] += 1
             return None
-        if url in self._seen:
+        key = hash(url)
+        if key in self._seen:
             return None
-        self._seen.add(url)
+        self._seen.add(key)
         if self._keep is not None and not self._keep(url):
             self.dropped["off-site"] += 1
             return None
@@ -703,7 +706,7 @@ class SitemapParser:
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_LAYERS = 3  # gzip inside gzip inside gzip is already absurd; deeper is called binary
-_PIECE = 1 << 20  # decompressed output is produced in pieces of at most this size
+_PIECE = 1 << 16  # decompressed output comes in pieces of at most this size, as network chunks do
 
 
 class _Gunzip:

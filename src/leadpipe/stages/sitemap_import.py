@@ -7,18 +7,17 @@ stage's eligibility rule: a sitemap of a domain that already has its budget of p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
 from leadpipe.config import Settings
 from leadpipe.db.models import pages, sitemap_files
-from leadpipe.engine.stage import Context, Insert, Item, Permanent, Result, RetryLater, Stage
+from leadpipe.engine.stage import Context, Insert, Item, Permanent, Result, Stage
 from leadpipe.extract.pages import categorise
 from leadpipe.extract.sitemap import Entry, SitemapParser
-from leadpipe.stages.discover import same_site
 from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.web.sitemaps import read_sitemap
 
 Rows = list[dict[str, Any]]
 
@@ -49,61 +48,6 @@ def page_row(entry: Entry, domain_id: int, sitemap_id: int) -> dict[str, Any]:
         "sitemap_priority": entry.priority,
         "details": extras,
     }
-
-
-def site_test(domain: str) -> Callable[[str], bool]:
-    """:func:`same_site`, answered without parsing for URLs under an authority already accepted.
-
-    ``same_site`` parses every URL (``urlsplit``), a third of the parse time of a large sitemap. Its
-    answer depends only on the URL's authority, which ``urlsplit`` ends at the first ``/``, ``?`` or
-    ``#`` after ``scheme://``: so every URL that starts with the same ``scheme://authority/`` as an
-    accepted one (and has no tab or line break there, which ``urlsplit`` would remove) is accepted too.
-    """
-    slow = same_site(domain)
-    accepted: tuple[str, ...] = ()
-
-    def keep(url: str) -> bool:
-        nonlocal accepted
-        if url.startswith(accepted):
-            return True
-        if not slow(url):
-            return False
-        start = 8 if url.startswith("https://") else 7 if url.startswith("http://") else -1
-        end = url.find("/", start) if start > 0 else -1
-        prefix = url[: end + 1]
-        if end > 0 and len(accepted) < 8 and not any(c in prefix for c in "\t\r\n"):
-            accepted = (*accepted, prefix)
-        return True
-
-    return keep
-
-
-async def read_sitemap(
-    fetcher: Fetcher, url: str, site: str, settings: Settings, on_entries: Callable[[list[Entry]], None]
-) -> tuple[SitemapParser, int, int]:
-    """Stream one sitemap through the parser, handing entries over as they come.
-
-    Returns the parser (kind, errors, drops), the HTTP status and the bytes read.
-    """
-    parser = SitemapParser(
-        url, max_bytes=settings.sitemap_max_bytes, max_urls=settings.sitemap_max_urls, keep=site_test(site)
-    )
-
-    def sink(chunk: bytes) -> bool:
-        entries = parser.feed(chunk)
-        if entries:
-            on_entries(entries)
-        return not parser.stopped
-
-    # One byte over the parser's cap, so the parser is the one to name it.
-    response = await fetcher.get(url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink)
-    if response.status < 400:
-        tail = parser.close()
-        if tail:
-            on_entries(tail)
-    if response.status in (429, 503):
-        raise RetryLater(f"{url} answered {response.status}", response.retry_after() or 300)
-    return parser, response.status, response.size
 
 
 def _problem(parser: SitemapParser) -> str | None:
