@@ -235,18 +235,29 @@ def commit(
     """
     table = stage.table
     held, kept = _finish(db, connection, stage, settings, done)
+    # What the batch's items write, gathered so that each table gets one statement per shape of row,
+    # not one per item: every item's outputs still land in this transaction, with its status.
+    fields: dict[Table, dict[int, dict[str, Any]]] = {}  # table → id → fields to set
+    new_rows: dict[Table, list[Mapping[str, Any]]] = {}
     for item in done:
         if item.id not in kept:
             continue
         values: dict[str, Any] = dict(item.result.values)
         if item.result.outcome is not None:
             values.pop("outcome", None)  # _finish set it, with the status
-        if values:
-            connection.execute(update(table).where(table.c.id == item.id).values(values))
         for output in item.result.outputs:
-            linked = write(db, connection, pipeline, settings, output)
-            if isinstance(output, Insert) and output.link:
-                connection.execute(update(table).where(table.c.id == item.id).values({output.link: linked}))
+            if isinstance(output, Update):
+                fields.setdefault(output.table, {}).setdefault(output.id, {}).update(output.values)
+            elif output.link:
+                values[output.link] = write(db, connection, pipeline, settings, output)
+            else:
+                new_rows.setdefault(output.table, []).extend(output.rows)
+        if values:
+            fields.setdefault(table, {}).setdefault(item.id, {}).update(values)
+    for target, rows in new_rows.items():
+        write(db, connection, pipeline, settings, Insert(target, rows))
+    for target, by_id in fields.items():
+        _update_many(connection, target, by_id)
     retried = dead = lost = 0
     for failure in failed:
         give_up = not failure.retryable or failure.attempts >= stage.max_attempts
@@ -272,6 +283,22 @@ def commit(
         else:
             retried += 1
     return Outcome(held, retried, dead, lost + len(done) - held)
+
+
+def _update_many(connection: Connection, table: Table, by_id: Mapping[int, Mapping[str, Any]]) -> None:
+    """Set fields on records by id: one ``executemany`` for all records that set the same fields."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record_id, values in by_id.items():
+        # Parameters are prefixed: SQLAlchemy keeps a column's own name for its SET clause.
+        parameters = {f"new_{name}": value for name, value in values.items()}
+        shapes.setdefault(tuple(values), []).append({"record_id": record_id, **parameters})
+    for names, rows in shapes.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("record_id"))
+            .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names})
+        )
+        connection.execute(statement, rows)
 
 
 def _fenced(db: Database, table: Table) -> Any:

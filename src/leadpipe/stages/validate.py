@@ -15,8 +15,9 @@ business info@ is often the only address, so a deliverable one becomes risky wit
 or "disposable". A disposable domain never costs a paid call.
 
 The handler writes nothing itself: its check goes out as an output, a new ``email_checks`` row or an
-update of the stale one. It reads that table through :class:`EmailChecks`, one of the worker's
-resources: each read is its own short transaction in a thread, never open across DNS or HTTP.
+update of the stale one. The cached checks of a claimed batch are read in the claim's transaction
+(the stage's context); the day's count of paid calls through :class:`EmailChecks`, one of the
+worker's resources, in a short transaction of its own, never open across DNS or HTTP.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from importlib import resources as package_data
 from typing import Any, cast
 
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
@@ -96,8 +97,31 @@ class Cached:
     checked_at: datetime
 
 
+def _load_checks(connection: Connection, items: list[dict[str, Any]]) -> None:
+    """Each claimed email's cached check, or None: one query for the batch, at claim."""
+    addresses = {item["id"]: _normalized(item["value"]) for item in items}
+    wanted = {address for address in addresses.values() if address is not None}
+    found: list[Any] = []
+    if wanted:
+        found = list(connection.execute(select(email_checks).where(email_checks.c.address.in_(wanted))))
+    cached = {
+        row.address: Cached(row.id, cast(Status, row.status), row.reason, row.provider, utc(row.checked_at))
+        for row in found
+    }
+    for item in items:
+        item["email_check"] = cached.get(addresses[item["id"]])
+
+
+def _normalized(value: str) -> str | None:
+    """An email's key in ``email_checks`` (None when it is no address at all)."""
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
 class EmailChecks:
-    """The handler's read-only window on ``email_checks``, and this worker's count of paid calls.
+    """This worker's count of paid verifier calls, checked against the caps in ``email_checks``.
 
     Every read is one short transaction on an engine of its own (the worker's connection belongs to
     its database thread), run in a thread so the event loop never waits on it.
@@ -121,13 +145,6 @@ class EmailChecks:
                 return list(connection.execute(statement))
 
         return await asyncio.to_thread(run)
-
-    async def find(self, address: str) -> Cached | None:
-        rows = await self._read(select(email_checks).where(email_checks.c.address == address))
-        if not rows:
-            return None
-        row = rows[0]
-        return Cached(row.id, cast(Status, row.status), row.reason, row.provider, utc(row.checked_at))
 
     async def reserve_call(self, provider: str, settings: Settings) -> None:
         """Count one paid call against the caps, or pause the stage if either is reached.
@@ -163,8 +180,7 @@ async def validate(item: Item, context: Context) -> Result:
         return _result(Verdict("undeliverable", f"syntax: {error}"))
     address = email.normalized.lower()
     flags = _flags(email)
-    checks: EmailChecks = context.resources["email_checks"]
-    cached = await checks.find(address)
+    cached: Cached | None = item["email_check"]
     if cached is not None and _stands(cached, flags, context.settings):
         return _result(Verdict(cached.status, cached.reason))
     verdict, provider = await _check(email, flags, item, context)
@@ -296,4 +312,5 @@ STAGE = Stage(
     max_attempts=4,
     backoff=Backoff(base=60),
     skip_when={"not an email": lambda settings: contacts.c.kind != "email"},
+    context=_load_checks,
 )
