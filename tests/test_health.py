@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -174,3 +175,23 @@ def test_status_check_exits_non_zero_only_on_errors(db: Database, cli_env: CliRu
     assert report["ok"] is False
     assert report["stages"][0]["name"] == "touch" and report["stages"][0]["pending_now"] == 1
     assert report["problems"][0]["level"] == "error"
+
+
+def test_a_health_check_in_progress_never_makes_a_writer_wait(db: Database) -> None:
+    """A progress display reads every few seconds while the workers write: on SQLite a reader that
+    took the write lock would hold up every claim and commit behind it."""
+    add_domains(db, ["reading.test"])
+    done = threading.Event()
+
+    def write() -> None:
+        add_domains(db, ["writing.test"])
+        done.set()
+
+    with db.read() as connection:
+        assert connection.execute(select(domains.c.name)).scalars().all() == ["reading.test"]
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert done.wait(5), "the writer waited for the reader"
+        # The reader's snapshot is one moment: the row written meanwhile is not in it.
+        assert connection.execute(select(domains.c.name)).scalars().all() == ["reading.test"]
+    writer.join()

@@ -68,15 +68,19 @@ async def work(
     if console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while not running.done():
-                live.update(_table(await asyncio.to_thread(health.check, db, pipeline, settings), started))
+                live.update(_table(await asyncio.to_thread(_progress, db, pipeline, settings), started))
                 await asyncio.wait([running], timeout=1.0)
-            live.update(_table(await asyncio.to_thread(health.check, db, pipeline, settings), started))
+            live.update(_table(await asyncio.to_thread(_progress, db, pipeline, settings), started))
     else:
         while not running.done():
             await asyncio.wait([running], timeout=5.0)
-            report = await asyncio.to_thread(health.check, db, pipeline, settings)
+            report = await asyncio.to_thread(_progress, db, pipeline, settings)
             console.print(_line(report, started), highlight=False)
     return await running
+
+
+def _progress(db: Database, pipeline: Pipeline, settings: Settings) -> health.Report:
+    return health.check(db, pipeline, settings, downstream=False)
 
 
 def _table(report: health.Report, started: float) -> Table:

@@ -80,7 +80,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader (Database.read) takes its snapshot without the write lock, so no writer waits for it.
+    read_only = connection.get_execution_options().get("leadpipe_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -103,6 +105,17 @@ class Database:
         """A transaction (BEGIN IMMEDIATE on SQLite) that commits on success."""
         with self.engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one snapshot of the database, which never blocks a writer."""
+        with self.engine.connect() as connection:
+            if self.is_postgres:  # read committed would let each statement see a later moment
+                connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            else:
+                connection.execution_options(leadpipe_read_only=True)
+            with connection.begin():
+                yield connection
 
     def check(self) -> None:
         """Reach the database, or raise a one-line :class:`DatabaseError`."""

@@ -69,13 +69,17 @@ class Report:
         return {"ok": self.ok, **asdict(self)}
 
 
-def check(db: Database, pipeline: Pipeline, settings: Settings) -> Report:
-    """Read the state of every stage and name what is wrong, in one read of the database."""
-    with db.engine.connect() as connection:
+def check(db: Database, pipeline: Pipeline, settings: Settings, *, downstream: bool = True) -> Report:
+    """Read the state of every stage and name what is wrong, in one read of the database.
+
+    ``downstream=False`` leaves out the search for done items whose downstream records never
+    appeared, which scans whole tables: a progress display asks every few seconds, and need not.
+    """
+    with db.read() as connection:
         moment = now()
         live = _live_workers(connection, settings, moment)
         paused = {row.stage: row for row in connection.execute(select(pauses))}
-        stages = [_stage_health(connection, stage, moment, live) for stage in pipeline]
+        stages = [_stage_health(connection, stage, moment, live, downstream) for stage in pipeline]
         for health in stages:
             pause = paused.get(health.name)
             if pause is not None:
@@ -116,7 +120,7 @@ def _live_workers(connection: Connection, settings: Settings, moment: datetime) 
 
 
 def _stage_health(
-    connection: Connection, stage: Stage, moment: datetime, live: list[LiveWorker]
+    connection: Connection, stage: Stage, moment: datetime, live: list[LiveWorker], downstream: bool
 ) -> StageHealth:
     table = stage.table
     counts = dict.fromkeys(STATUSES, 0)
@@ -157,7 +161,7 @@ def _stage_health(
             .order_by(table.c.finished_at.desc())
             .limit(1)
         ).scalar()
-    if stage.missing_outputs is not None:
+    if downstream and stage.missing_outputs is not None:
         lacking = (table.c.status == "done") & stage.missing_outputs()
         health.missing_outputs = connection.execute(select(func.count()).where(lacking)).scalar_one()
         label = table.c.name if "name" in table.c else table.c.url if "url" in table.c else table.c.id
