@@ -145,8 +145,26 @@ def _statements(db: Database, stage: Stage, settings: Settings) -> _Hot:
     return built
 
 
+# The engine's own record keeping, which a handler has no use for: a claim does not return it (on
+# SQLite, reading its seven timestamps back into datetimes took a third of the claim's time).
+_BOOKKEEPING = frozenset(
+    {
+        "run_after",
+        "lease_owner",
+        "lease_token",
+        "lease_expires_at",
+        "started_at",
+        "finished_at",
+        "last_error_at",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
 def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
-    """Lease ``:limit`` due items, best first, to ``:owner`` under ``:token``; return them whole."""
+    """Lease ``:limit`` due items, best first, to ``:owner`` under ``:token``; return their records
+    (without the engine's bookkeeping)."""
     table = stage.table
     clock = _clock_parameter(db, "now")
     due = [_is(table.c.status, "pending"), table.c.run_after <= clock]
@@ -198,7 +216,7 @@ def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
         statement = update(table).where(table.c.id == picked).values(lease)
     else:
         statement = update(table).where(table.c.id.in_(picked)).values(lease)
-    return statement.returning(*table.c)
+    return statement.returning(*(column for column in table.c if column.name not in _BOOKKEEPING))
 
 
 def claim(
