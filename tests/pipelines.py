@@ -50,6 +50,8 @@ async def touch(item: Item, context: Context) -> Result:
         await asyncio.sleep(float(os.environ.get("TEST_SLOW_SECONDS", "2")))
     if name.startswith("empty"):
         return Result(outcome="nothing_found")
+    if name.startswith("unwritable"):  # a page without a URL: the database refuses it
+        return Result(outcome="touched", outputs=[Insert(pages, [{"domain_id": item["id"], "url": None}])])
     # The page is written done: no stage of this pipeline consumes pages.
     url = f"https://{name}/{context.worker_id}/{item['attempts']}"
     page = {"domain_id": item["id"], "url": url, "status": "done"}

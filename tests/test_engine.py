@@ -16,7 +16,7 @@ from leadpipe.db.connect import Database, now
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
-from leadpipe.engine.worker import Worker
+from leadpipe.engine.worker import Worker, WorkerFailed
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
 
@@ -309,3 +309,34 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(db:
     assert by_url["http://site/kontakt/0"].status == "pending"  # contact pages go forward on their own
     assert by_url["http://site/blog/1"].status == "awaiting"  # the rest wait for a person
     assert by_url["http://site/kontakt/0"].details["images"][0]["caption"] == "Café „Zur Post“"
+
+
+def test_an_item_whose_result_the_database_refuses_is_dead_with_the_reason_and_its_batch_commits(
+    db: Database, settings: Settings
+) -> None:
+    add_domains(db, ["unwritable.test", "fine-1.test", "fine-2.test"])
+    counts = run_until_idle(db, settings, PIPELINE)
+    refused = domain(db, "unwritable.test")
+    assert (refused["status"], refused["attempts"]) == ("dead", 1)
+    assert refused["last_error"].startswith("its result could not be written: ")
+    assert "url" in refused["last_error"]  # the database's own words: the column it refused
+    assert statuses(db) == {"done": 2, "dead": 1}
+    assert sorted(pages_per_domain(db).values()) == [1, 1]  # the batch-mates' pages, once each
+    assert counts["touch.done"] == 2 and counts["touch.dead"] == 1
+
+
+def test_a_worker_that_cannot_commit_stops_with_the_error_and_hands_its_items_back(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replaced system's worker stayed up doing nothing; this one says why it stopped."""
+    add_domains(db, ["a.test", "b.test"])
+
+    def broken(*args: object, **kwargs: object) -> queue.Outcome:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(queue, "commit", broken)
+    with pytest.raises(WorkerFailed, match="the disk is on fire"):
+        run_until_idle(db, settings, PIPELINE)
+    for name in ("a.test", "b.test"):
+        item = domain(db, name)
+        assert (item["status"], item["attempts"], item["lease_token"]) == ("pending", 0, None)

@@ -105,7 +105,7 @@ def test_with_rendering_on_a_script_shell_s_contacts_are_found(
     resources = REAL.resources(on)
     run(db, on, resources)
     page = contact_page(db)
-    assert (page.status, page.outcome) == ("done", "contacts_found")
+    assert (page.status, page.outcome) == ("done", "contacts_found"), page.last_error
     assert page.problem.startswith("rendered in headless Chromium")
     assert found(db) == {("email", "hallo@react-baeckerei.de"): "mailto", ("phone", "+49301234567"): "tel"}
     assert not resources["renderer"].started  # the worker closed the browser when it stopped

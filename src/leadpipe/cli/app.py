@@ -131,6 +131,7 @@ def run(
     """
     from leadpipe import intake
     from leadpipe.cli import run as run_command
+    from leadpipe.engine.worker import WorkerFailed
 
     chosen_format = _format(output, fmt)
     try:
@@ -141,7 +142,10 @@ def run(
     with opened(db) as (settings, database, pipeline):
         added = intake.add(database, found, refresh=refresh)
         _print_intake(found, added)
-        asyncio.run(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
+        try:
+            asyncio.run(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
+        except WorkerFailed as error:
+            fail(f"{error} (run the same command again to carry on; see the log above)")
         names = run_command.input_domains(database, found)
         summary = run_command.summarise(database, pipeline, settings, names)
         summary.exported = run_command.export_for(database, names, output, chosen_format, per_domain)
@@ -246,13 +250,16 @@ def worker(
 
     Run as many as you like, on this machine or others sharing one PostgreSQL.
     """
-    from leadpipe.engine.worker import Worker
+    from leadpipe.engine.worker import Worker, WorkerFailed
 
     with opened(db) as (settings, database, pipeline):
         for name in stage or []:
             _stage(pipeline, name)
         runner = Worker(database, pipeline, settings, stages=stage, concurrency=concurrency)
-        counts = asyncio.run(runner.run(until_idle=until_idle))
+        try:
+            counts = asyncio.run(runner.run(until_idle=until_idle))
+        except WorkerFailed as error:
+            fail(f"{error} (its items were handed back; see the log above)")
         summary = ", ".join(f"{key} {value}" for key, value in sorted(counts.items()) if value)
         log.info("worker %s stopped: %s", runner.id, summary or "nothing done")
 

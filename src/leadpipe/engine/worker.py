@@ -72,6 +72,10 @@ class StageRun:
     idle: bool = False  # its last claim found nothing due
 
 
+class WorkerFailed(Exception):
+    """One of the worker's own tasks (a feeder, the commit loop, the upkeep) failed: it stopped."""
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -110,6 +114,7 @@ class Worker:
         self._has_finished = asyncio.Event()
         self._stopping = asyncio.Event()
         self._settled = asyncio.Event()
+        self._failure: BaseException | None = None  # what stopped the worker, if not a stop
 
     # -- database access ---------------------------------------------------------------------------
 
@@ -187,12 +192,14 @@ class Worker:
         feeders = [
             asyncio.create_task(self._feed(run), name=f"feed-{name}") for name, run in self.runs.items()
         ]
+        if until_idle:
+            helpers.append(asyncio.create_task(self._until_idle(max_wait), name="until-idle"))
+        for task in helpers + feeders:
+            task.add_done_callback(self._supervise)
         try:
-            if until_idle:
-                await self._until_idle(max_wait)
             await self._stopping.wait()
-            await asyncio.gather(*feeders)
-            await self._drain()
+            await asyncio.gather(*feeders, return_exceptions=True)
+            await self._drain(committing=helpers[0])
         finally:
             gc.unfreeze()
             for task in feeders + helpers:
@@ -210,7 +217,21 @@ class Worker:
                     await resource.aclose()
             await loop.run_in_executor(self._executor, self._disconnect)
             self._executor.shutdown(wait=True)
+        if self._failure is not None:
+            failure = self._failure
+            raise WorkerFailed(f"worker {self.id} failed: {type(failure).__name__}: {failure}") from failure
         return self.counts
+
+    def _supervise(self, task: asyncio.Task[None]) -> None:
+        """Only a stop may end a feeder or a loop: any other end stops the worker, loudly, rather than
+        leave it alive with nothing claiming or committing (its items would wait, renewed, for ever)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        if self._failure is None:
+            self._failure = error
+            log.error("worker %s stopping: its %s task failed", self.id, task.get_name(), exc_info=error)
+        self.stop()
 
     def _on_signal(self) -> None:
         if self._stopping.is_set():
@@ -240,14 +261,20 @@ class Worker:
             if not await self._db(due):
                 self.stop()
 
-    async def _drain(self) -> None:
-        """After a stop: give in-flight items the grace period, then cancel (and release) the rest."""
+    async def _drain(self, committing: asyncio.Task[None]) -> None:
+        """After a stop: give in-flight items the grace period, then cancel (and release) the rest.
+        Finished items are committed, unless the commit loop has failed: then they are handed back."""
         tasks = [flight.task for run in self.runs.values() for flight in run.items.values()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if committing.done():  # it failed: what is left will not be committed
+            for run in self.runs.values():
+                run.finished.clear()
+                for item_id, flight in list(run.items.items()):
+                    await self._release(run, item_id, flight.batch.token)
         if self._in_flight():
             self._settled.clear()
             await self._settled.wait()
@@ -400,7 +427,15 @@ class Worker:
                 for run, done, failed in split
             ]
 
-        outcomes = await self._db(write)
+        try:
+            outcomes = await self._db(write)
+        except Exception as error:
+            # One item's result may be what the database refuses: commit the items one by one, so that
+            # only that item fails, with the reason, and the rest are kept.
+            count = sum(len(finished) for _, finished in taken)
+            log.warning("a commit of %d items failed (%s): committing them one by one", count, error)
+            taken = [(run, [item]) for run, finished in taken for item in finished]
+            outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
             self.counts[f"{name}.done"] += outcome.done
@@ -410,6 +445,25 @@ class Worker:
             if outcome.lease_lost:
                 log.warning("%s: %d results discarded, their lease was taken over", name, outcome.lease_lost)
             self._vacate(run, [item.id for item in finished])
+
+    async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Outcome:
+        """Commit one item; if its result cannot be written, fail it for good with the reason."""
+        stage = run.stage
+
+        def write(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
+            done, failed = ([item], []) if isinstance(item, queue.Done) else ([], [item])
+            return queue.commit(self.db, connection, self.pipeline, self.settings, stage, done, failed)
+
+        try:
+            return await self._db(write)
+        except Exception as error:
+            if isinstance(item, queue.Failed):
+                raise
+            cause = error.orig if isinstance(error, DBAPIError) and error.orig else error  # without the SQL
+            reason = f"its result could not be written: {type(cause).__name__}: {str(cause).strip()}"
+            log.error("%s item %s: %s", stage.name, item.id, reason)
+            failure = queue.Failed(item.id, item.token, stage.max_attempts, reason, False, 0.0)
+            return await self._db(lambda connection: write(connection, failure))
 
     # -- upkeep ------------------------------------------------------------------------------------
 

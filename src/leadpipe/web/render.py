@@ -58,6 +58,8 @@ CHROMIUM_FLAGS = [
 UNNEEDED = ("image", "media", "font")
 RESOURCE_MAX_BYTES = 10 * 1024 * 1024  # a script bundle can be large; past this, the page goes without
 RENDER_MAX_CHARS = 5 * 1024 * 1024
+# A browser's first start on a new machine builds its font caches: it took over 30 s here once.
+LAUNCH_MS = 120_000
 DROPPED_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive")
 
 
@@ -147,7 +149,7 @@ class Renderer:
                     self._playwright = await async_playwright().start()
                 try:
                     self._browser = await self._playwright.chromium.launch(
-                        executable_path=self.settings.chromium_path, args=CHROMIUM_FLAGS, timeout=30_000
+                        executable_path=self.settings.chromium_path, args=CHROMIUM_FLAGS, timeout=LAUNCH_MS
                     )
                 except PlaywrightError as error:
                     # Not a RenderError: no page can be rendered, so the item should fail and be retried
