@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import Text, cast, exists, insert, select, update
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
@@ -294,6 +294,7 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(db:
         pages.c.priority,
         pages.c.lastmod,
         pages.c.details,
+        cast(pages.c.details, Text).label("details_as_stored"),  # JSON null, not SQL NULL, for None
         pages.c.status,
     ]
     with db.engine.connect() as connection:
@@ -340,3 +341,30 @@ def test_a_worker_that_cannot_commit_stops_with_the_error_and_hands_its_items_ba
     for name in ("a.test", "b.test"):
         item = domain(db, name)
         assert (item["status"], item["attempts"], item["lease_token"]) == ("pending", 0, None)
+
+
+def test_a_stop_while_the_last_commit_fails_for_good_still_ends_the_worker(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_domains(db, ["a.test"])
+    committing, fail_now = threading.Event(), threading.Event()
+
+    def stuck(*args: object, **kwargs: object) -> queue.Outcome:
+        committing.set()
+        fail_now.wait(10)
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(queue, "commit", stuck)
+
+    async def stop_during_the_commit() -> None:
+        worker = Worker(db, PIPELINE, settings)
+        running = asyncio.create_task(worker.run())
+        await asyncio.to_thread(committing.wait, 10)
+        worker.stop()
+        fail_now.set()
+        with pytest.raises(WorkerFailed, match="the disk is on fire"):
+            await asyncio.wait_for(running, 20)
+
+    asyncio.run(stop_during_the_commit())
+    item = domain(db, "a.test")
+    assert (item["status"], item["attempts"], item["lease_token"]) == ("pending", 0, None)

@@ -813,6 +813,8 @@ VARIANTS = {
     "too long": url(f"{SITE}/{'x' * 3000}") + url(A),
     "an unclosed record": f"<url><loc>{A}</loc>" + url(f"{SITE}/b"),
     "a prefixed record": f'<s:url xmlns:s="x"><s:loc>{A}</s:loc></s:url>' + url(f"{SITE}/b"),
+    "a self-closing record": "<url/>" + url(A),
+    "an end tag with a space": f"<url><loc>{A}</loc></url >" + url(f"{SITE}/b"),
 }
 ENDINGS = {
     "closed": "</urlset>",
@@ -851,3 +853,30 @@ def test_only_plain_urlsets_take_the_fast_path(head: str, fast: bool) -> None:
     parser = SitemapParser(BASE)
     parser.feed((head + "".join(PLAIN)).encode())
     assert parser._fast is fast
+
+
+@pytest.mark.parametrize("variant", ["an end tag with a space", "a self-closing record", "all four fields"])
+def test_a_cap_reached_anywhere_stops_both_readings_at_the_same_record(variant: str) -> None:
+    """The fast path holds back the start of a record until its end comes: a stop in between must
+    lose nothing that expat, reading the same bytes, would have given."""
+    records = [*PLAIN[:5], VARIANTS[variant], *PLAIN[5:10]]
+    comment = "<!-- expat only -->"
+    fast = urlset(*records, head=DECLARATION + URLSET).encode()
+    slow = urlset(*records, head=DECLARATION + comment + URLSET).encode()
+    start = len(DECLARATION + URLSET + "".join(PLAIN[:5]))
+    for cap in range(start - 20, start + len(VARIANTS[variant]) + 20):
+        expected = parse(slow, 64, max_bytes=cap + len(comment), keep=on_shop)
+        parser, entries = parse(fast, 64, max_bytes=cap, keep=on_shop)
+        assert entries == expected[1]
+        assert (parser.errors, parser.dropped) == (expected[0].errors, expected[0].dropped)
+
+
+def test_a_lone_surrogate_from_a_declared_codec_is_damage_not_a_crash() -> None:
+    document = (
+        '<?xml version="1.0" encoding="utf-7"?><urlset>'
+        f"<url><loc>{SITE}/a+2AA-</loc></url><url><loc>{SITE}/b</loc></url></urlset>"
+    )
+    for head in ("", "<!-- expat only -->"):
+        parser, entries = parse(document.replace("<urlset>", head + "<urlset>"))
+        assert [entry.loc for entry in entries] == [f"{SITE}/b"]
+        assert parser.errors and "malformed XML" in parser.errors[0]

@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
@@ -449,17 +450,18 @@ def _bulk_insert(
         if isinstance(column_type, JSON):
             converters.append(_json_text)
         else:
-            converters.append(column_type.dialect_impl(dialect).bind_processor(dialect))
+            processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+            converters.append(None if processor is None else _except_none(processor))
     # Column by column: a value converted only where its column needs it, the rest left to C.
     by_column = list(zip(*(row.values() for row in rows), strict=True))
     for position, convert in enumerate(converters):
         if convert is not None:
-            by_column[position] = tuple(None if v is None else convert(v) for v in by_column[position])
+            by_column[position] = tuple(map(convert, by_column[position]))
     values = list(zip(*by_column, strict=True))
     # In natural-key order, each index grows at fewer places: a third faster on both databases.
-    positions = [keys.index(name) for name in natural_key(table) if name in keys]
-    if positions:
-        values.sort(key=itemgetter(*positions))
+    unique = natural_key(table)
+    if all(name in keys and not table.c[name].nullable for name in unique):
+        values.sort(key=itemgetter(*(keys.index(name) for name in unique)))
     columns = ", ".join(keys)
     if not db.is_postgres:
         # The rows as one JSON parameter: a single statement, which runs without the GIL. Row by row,
@@ -472,21 +474,33 @@ def _bulk_insert(
         )
         return
     staging = f"leadpipe_new_{table.name}"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
+    connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table.name} WITH NO DATA"
     )
-    with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
-        for row in values:
-            copy.write_row(row)
-    cursor.execute(
+    copy = f"COPY {staging} ({columns}) FROM STDIN"
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(copy) as rows_in:
+            for row in values:
+                rows_in.write_row(row)
+    except driver_error as error:
+        # Made SQLAlchemy's, as every other statement's error is, so that a lost connection is
+        # waited out like any other.
+        raise DBAPIError.instance(copy, None, error, driver_error) from error
+    connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING"
     )
-    cursor.execute(f"DROP TABLE {staging}")
+    connection.exec_driver_sql(f"DROP TABLE {staging}")
+
+
+def _except_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # As SQLAlchemy's JSON type writes it, None included: JSON null, not SQL NULL.
+    return json.dumps(value)
 
 
 def natural_key(table: Table) -> list[str]:

@@ -270,14 +270,17 @@ class Worker:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if committing.done():  # it failed: what is left will not be committed
-            for run in self.runs.values():
-                run.finished.clear()
-                for item_id, flight in list(run.items.items()):
-                    await self._release(run, item_id, flight.batch.token)
-        if self._in_flight():
+        while self._in_flight():
+            if committing.done():  # it failed, now or before: what is left will not be committed
+                for run in self.runs.values():
+                    run.finished.clear()
+                    for item_id, flight in list(run.items.items()):
+                        await self._release(run, item_id, flight.batch.token)
+                return
             self._settled.clear()
-            await self._settled.wait()
+            settled = asyncio.create_task(self._settled.wait())
+            await asyncio.wait([settled, committing], return_when=asyncio.FIRST_COMPLETED)
+            settled.cancel()
 
     def _in_flight(self) -> bool:
         return any(run.items for run in self.runs.values())
@@ -574,6 +577,8 @@ def _is_transient(error: DBAPIError) -> bool:
         "shutting down",
         "starting up",
         "timeout",
+        "deadlock detected",
+        "could not serialize",
     )
     return any(marker in text for marker in markers)
 

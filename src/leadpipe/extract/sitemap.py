@@ -84,9 +84,10 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r")
 
 
 # The fast path (see `SitemapParser._fast_records`). A field's text: no markup, reference or ``>``
-# (so no ``]]>``), no carriage return (expat would rewrite it) and no character XML forbids.
+# (so no ``]]>``), no carriage return (expat would rewrite it) and no character XML forbids (nor a
+# lone surrogate, which a codec such as UTF-7 can produce).
 _WS = "[ \t\n]*"
-_FIELD = "([^<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"
+_FIELD = "([^<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]*)"
 _PLAIN_URL = re.compile(
     f"{_WS}<url>{_WS}<loc>{_FIELD}</loc>{_WS}"
     f"(?:<lastmod>{_FIELD}</lastmod>{_WS})?"
@@ -99,6 +100,13 @@ _URLSET_HEAD = re.compile(
     r"""[ \t\n]*(?:<\?xml[^<>?]*\?>[ \t\n]*)?<urlset(?:[ \t\n]+[^\s<>/=]+[ \t\n]*=[ \t\n]*(?:"[^"<&]*"|'[^'<&]*'))*[ \t\n]*>"""
 )
 _FAST_HOLD = 4 * MAX_URL_LENGTH  # a plain record cut by a chunk's end is shorter than this
+
+
+def _unfinished(rest: str) -> bool:
+    """Whether ``rest`` can be the start of a plain record and nothing more: no record in it can have
+    ended (``</url>``, ``</url >``, ``<url/>``, a prefixed name, a second start), so holding it back
+    until the next chunk loses nothing if the parse stops first. The root's end tag is not held."""
+    return "</url" not in rest and "<url/" not in rest and ":url" not in rest and rest.count("<url") <= 1
 
 
 class _Stop(Exception):
@@ -340,7 +348,8 @@ class SitemapParser:
         if self._fast:
             text = self._fast_records(text, final)
         if text:
-            self._parse(text.encode().translate(None, _CONTROL_BYTES))
+            # A lone surrogate passes as bytes that are not UTF-8: expat calls them damage.
+            self._parse(text.encode("utf-8", "surrogatepass").translate(None, _CONTROL_BYTES))
         if final:
             self._finish_xml()
 
@@ -378,8 +387,8 @@ class SitemapParser:
             loc, lastmod, changefreq, priority = record.groups()
             self._record(loc, lastmod, changefreq, priority)
         rest = text[at:]
-        if not final and "</url>" not in rest and len(rest) <= _FAST_HOLD:
-            self._fast_tail = rest  # the start of a record, its end still to come; or the root's end
+        if not final and len(rest) <= _FAST_HOLD and _unfinished(rest):
+            self._fast_tail = rest  # the start of a plain record, its end still to come
             return ""
         self._fast = False
         return rest
