@@ -27,12 +27,15 @@ URLSET = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
 CHUNKS = (1 << 16, 7, 1)
 
 
-def parse(body: bytes | str, chunk: int = 1 << 16, **options: Any) -> tuple[SitemapParser, list[Entry]]:
-    """Feed ``body`` in pieces of ``chunk`` bytes, then close; return the parser and every entry."""
+def parse(
+    body: bytes | str, chunk: int = 1 << 16, first: int = 0, **options: Any
+) -> tuple[SitemapParser, list[Entry]]:
+    """Feed ``body`` in pieces of ``chunk`` bytes (after its ``first`` bytes in one piece), then close;
+    return the parser and every entry."""
     data = body.encode() if isinstance(body, str) else body
     parser = SitemapParser(options.pop("url", BASE), **options)
-    entries: list[Entry] = []
-    for at in range(0, len(data), chunk):
+    entries: list[Entry] = parser.feed(data[:first]) if first else []
+    for at in range(first, len(data), chunk):
         entries += parser.feed(data[at : at + chunk])
     entries += parser.close()
     return parser, entries
@@ -830,7 +833,10 @@ def test_plain_records_read_fast_agree_with_expat(variant: str, ending: str) -> 
     fast_head, expat_head = DECLARATION + URLSET, DECLARATION + "<!-- expat only -->" + URLSET
     slow = parse(urlset(*records, head=expat_head, tail=ENDINGS[ending]), keep=on_shop)
     for chunk in (1 << 16, 100, 7, 1):
-        parser, entries = parse(urlset(*records, head=fast_head, tail=ENDINGS[ending]), chunk, keep=on_shop)
+        # The urlset's start tag in the first piece, so that the fast path is taken; then the records
+        # cut at every possible place.
+        document = urlset(*records, head=fast_head, tail=ENDINGS[ending])
+        parser, entries = parse(document, chunk, first=len(fast_head) + 20, keep=on_shop)
         assert entries == slow[1]
         assert (parser.kind, parser.errors, parser.dropped) == (slow[0].kind, slow[0].errors, slow[0].dropped)
     assert len(slow[1]) >= len(PLAIN)
@@ -865,10 +871,13 @@ def test_a_cap_reached_anywhere_stops_both_readings_at_the_same_record(variant: 
     slow = urlset(*records, head=DECLARATION + comment + URLSET).encode()
     start = len(DECLARATION + URLSET + "".join(PLAIN[:5]))
     for cap in range(start - 20, start + len(VARIANTS[variant]) + 20):
-        expected = parse(slow, 64, max_bytes=cap + len(comment), keep=on_shop)
-        parser, entries = parse(fast, 64, max_bytes=cap, keep=on_shop)
+        # Whole, so that the first chunk holds the urlset's start tag and the fast path is taken.
+        expected = parse(slow, 1 << 16, max_bytes=cap + len(comment), keep=on_shop)
+        parser, entries = parse(fast, 1 << 16, max_bytes=cap, keep=on_shop)
         assert entries == expected[1]
-        assert (parser.errors, parser.dropped) == (expected[0].errors, expected[0].dropped)
+        assert parser.dropped == expected[0].dropped
+        cap_named = [error.replace(str(cap + len(comment)), str(cap)) for error in expected[0].errors]
+        assert parser.errors == cap_named  # "more than N bytes": each its own cap
 
 
 def test_a_lone_surrogate_from_a_declared_codec_is_damage_not_a_crash() -> None:
@@ -880,3 +889,17 @@ def test_a_lone_surrogate_from_a_declared_codec_is_damage_not_a_crash() -> None:
         parser, entries = parse(document.replace("<urlset>", head + "<urlset>"))
         assert [entry.loc for entry in entries] == [f"{SITE}/b"]
         assert parser.errors and "malformed XML" in parser.errors[0]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_the_fast_path_is_kept_whatever_the_chunks_cut(chunk: int) -> None:
+    """A chunk may end anywhere in a record, its end tag included, without sending the rest of a
+    large urlset to the slower expat reading."""
+    head = DECLARATION + URLSET
+    document = urlset(*PLAIN, head=head).encode()
+    parser = SitemapParser(BASE)
+    count = len(parser.feed(document[: len(head) + 20]))
+    for at in range(len(head) + 20, len(document) - len("</urlset>"), chunk):
+        count += len(parser.feed(document[at : at + chunk]))
+        assert parser._fast
+    assert count + len(parser.feed(b"</urlset>") + parser.close()) == len(PLAIN)

@@ -244,10 +244,8 @@ class Worker:
     async def _until_idle(self, max_wait: float) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(min(0.2, self.settings.poll_seconds))
-            if self._in_flight():
+            if not self._idle():
                 continue
-            if not all(run.idle for run in self.runs.values() if run.paused is None):
-                continue  # a feeder has just claimed work: there is more, no need to ask
             active = [run.stage for run in self.runs.values() if run.paused is None]
 
             def due(connection: Connection, active: list[Stage] = active) -> bool:
@@ -258,8 +256,14 @@ class Worker:
                     queue.has_due_work(self.db, connection, s, self.settings, max_wait) for s in active
                 )
 
-            if not await self._db(due):
+            # Asked again after the answer: a claim that was on its way back when the question was
+            # asked has started its items by now, and they are running, so not "due" in the database.
+            if not await self._db(due) and self._idle():
                 self.stop()
+
+    def _idle(self) -> bool:
+        """Nothing in flight, and every feeder's last claim found nothing."""
+        return not self._in_flight() and all(run.idle for run in self.runs.values() if run.paused is None)
 
     async def _drain(self, committing: asyncio.Task[None]) -> None:
         """After a stop: give in-flight items the grace period, then cancel (and release) the rest.

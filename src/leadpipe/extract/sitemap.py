@@ -105,8 +105,11 @@ _FAST_HOLD = 4 * MAX_URL_LENGTH  # a plain record cut by a chunk's end is shorte
 def _unfinished(rest: str) -> bool:
     """Whether ``rest`` can be the start of a plain record and nothing more: no record in it can have
     ended (``</url>``, ``</url >``, ``<url/>``, a prefixed name, a second start), so holding it back
-    until the next chunk loses nothing if the parse stops first. The root's end tag is not held."""
-    return "</url" not in rest and "<url/" not in rest and ":url" not in rest and rest.count("<url") <= 1
+    until the next chunk loses nothing if the parse stops first. A chunk may end inside an end tag."""
+    return rest.count("<url") <= 1 and ":url" not in rest and _RECORD_END.search(rest) is None
+
+
+_RECORD_END = re.compile(r"</url[ \t\r\n]*>|<url[ \t\r\n]*/>")
 
 
 class _Stop(Exception):
