@@ -255,8 +255,11 @@ async def _count_reads(item: Item, context: Context) -> Result:
     return Result(outcome="read")
 
 
-def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(db: Database) -> None:
+def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Thousands of pages from one sitemap: the same records, statuses and details either way."""
+    monkeypatch.setattr(queue, "BULK_SLICE", 1000)  # several slices, a URL repeated across them
     from leadpipe.stages import PIPELINE as REAL
 
     settings = Settings(database_url=db.url)

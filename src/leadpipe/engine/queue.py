@@ -377,6 +377,7 @@ def _finish(
 
 
 BULK_ROWS = 1000  # from this many new records on, an Insert takes the bulk path (COPY on PostgreSQL)
+BULK_SLICE = 25_000  # records converted and sent at a time on that path
 
 
 def write(
@@ -400,7 +401,10 @@ def write(
         by_keys.setdefault(tuple(row), []).append(row)
     for keys, batch in by_keys.items():
         if len(batch) >= BULK_ROWS:
-            _bulk_insert(db, connection, output.table, keys, batch)
+            # In slices: the converted copy of a commit's rows (hundreds of thousands, from a batch of
+            # large sitemaps) would otherwise double what the worker holds.
+            for start in range(0, len(batch), BULK_SLICE):
+                _bulk_insert(db, connection, output.table, keys, batch[start : start + BULK_SLICE])
         else:
             dialect = postgresql if db.is_postgres else sqlite
             connection.execute(dialect.insert(output.table).on_conflict_do_nothing(), batch)
