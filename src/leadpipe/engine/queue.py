@@ -264,15 +264,16 @@ def commit(
         values: dict[str, Any] = dict(item.result.values)
         if item.result.outcome is not None:
             values.pop("outcome", None)  # _finish set it, with the status
-        for output in item.result.outputs:
+        if values:
+            fields.setdefault(table, {}).setdefault(item.id, {}).update(values)
+        for output in item.result.outputs:  # after the item's own fields, which they may overrule
             if isinstance(output, Update):
                 fields.setdefault(output.table, {}).setdefault(output.id, {}).update(output.values)
             elif output.link:
-                values[output.link] = write(db, connection, pipeline, settings, output)
+                linked = write(db, connection, pipeline, settings, output)
+                fields.setdefault(table, {}).setdefault(item.id, {})[output.link] = linked
             else:
                 new_rows.setdefault(output.table, []).extend(output.rows)
-        if values:
-            fields.setdefault(table, {}).setdefault(item.id, {}).update(values)
     for target, rows in new_rows.items():
         write(db, connection, pipeline, settings, Insert(target, rows))
     for target, by_id in fields.items():
