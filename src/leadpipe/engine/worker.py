@@ -185,10 +185,8 @@ class Worker:
         # garbage collector's sight, it is not walked again by every full collection, which takes tens
         # of milliseconds and comes every few thousand items of a busy worker.
         gc.freeze()
-        helpers = [
-            asyncio.create_task(self._commit_loop(), name="commit"),
-            asyncio.create_task(self._maintenance_loop(), name="maintenance"),
-        ]
+        committing = asyncio.create_task(self._commit_loop(), name="commit")
+        helpers = [committing, asyncio.create_task(self._maintenance_loop(), name="maintenance")]
         feeders = [
             asyncio.create_task(self._feed(run), name=f"feed-{name}") for name, run in self.runs.items()
         ]
@@ -199,7 +197,7 @@ class Worker:
         try:
             await self._stopping.wait()
             await asyncio.gather(*feeders, return_exceptions=True)
-            await self._drain(committing=helpers[0])
+            await self._drain(committing)
         finally:
             gc.unfreeze()
             for task in feeders + helpers:
