@@ -86,7 +86,7 @@ from sqlalchemy import func, select
 
 from leadpipe.db.connect import Database
 from leadpipe.db.models import pages
-from leadpipe.demo.sites import SampleSite, sample_sites, serve
+from leadpipe.demo.sites import SampleSite, known_contacts, sample_sites, serve
 from leadpipe.demo.web import Web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,16 +256,6 @@ def fresh_database(backend: str, admin_url: str) -> Iterator[str]:
         yield url
 
 
-def truth(sites: Sequence[SampleSite]) -> set[tuple[str, str, str]]:
-    """Every (domain, kind, value) the sites really offer, as tests/test_run.py counts them."""
-    facts = set()
-    for site in sites:
-        facts |= {(site.domain, "email", value) for value in site.emails}
-        facts |= {(site.domain, "phone", value) for value in site.phones}
-        facts |= {(site.domain, "social", value) for value in site.socials}
-    return facts
-
-
 def exported(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -359,7 +349,7 @@ def run_once(
     busy = _machine_busy_seconds() - busy_before
     rows = exported(output)
     found = {(row["domain"], row["kind"], row["value"]) for row in rows if row["kind"] in KNOWN_KINDS}
-    expected = truth(sites)
+    expected = known_contacts(sites)
     ours = web_cpu + sum(watch.threads.values()) + (watch.postgres_seconds or 0.0)
     return Run(
         wall=wall,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from leadpipe.db.connect import Database
 from leadpipe.db.models import pages
-from leadpipe.demo.sites import SampleSite, sample_sites, serve
+from leadpipe.demo.sites import known_contacts, sample_sites, serve
 from leadpipe.demo.web import Web
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +55,6 @@ def exported(path: Path) -> set[tuple[str, str, str]]:
         return {(row["domain"], row["kind"], row["value"]) for row in csv.DictReader(file)}
 
 
-def truth(sites: list[SampleSite]) -> set[tuple[str, str, str]]:
-    facts = set()
-    for site in sites:
-        facts |= {(site.domain, "email", value) for value in site.emails}
-        facts |= {(site.domain, "phone", value) for value in site.phones}
-        facts |= {(site.domain, "social", value) for value in site.socials}
-    return facts
-
-
 def write_input(tmp_path: Path) -> Path:
     path = tmp_path / "sites.txt"
     path.write_text("# sample sites\n" + "\n".join(site.domain for site in SITES) + "\n", encoding="utf-8")
@@ -79,7 +70,7 @@ def test_recall_and_precision_against_the_sites_known_contacts(db_url: str, web:
     assert process.returncode == 0, log
     assert f"wrote {len(exported(output))} rows to {output}" in log
     found = {fact for fact in exported(output) if fact[1] in ("email", "phone", "social")}
-    expected = truth(SITES)
+    expected = known_contacts(SITES)
     recall = len(found & expected) / len(expected)
     precision = len(found & expected) / len(found)
     assert recall >= 0.95, sorted(expected - found)[:20]
@@ -119,7 +110,7 @@ def test_a_run_killed_half_way_finishes_with_the_same_export_when_run_again(
     log, _ = clean.communicate(timeout=300)
     assert clean.returncode == 0, log
     assert exported(output) == exported(uninterrupted)
-    assert len(exported(output) & truth(SITES)) / len(truth(SITES)) >= 0.95
+    assert len(exported(output) & known_contacts(SITES)) / len(known_contacts(SITES)) >= 0.95
 
 
 def test_exit_status_names_what_is_not_final(db_url: str, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -56,6 +57,16 @@ class SampleSite:
     @property
     def contact_path(self) -> str:
         return COUNTRIES[self.country][1]
+
+
+def known_contacts(sites: Iterable[SampleSite]) -> set[tuple[str, str, str]]:
+    """Every (domain, kind, value) the sites really offer: what an export is checked against."""
+    return {
+        (site.domain, kind, value)
+        for site in sites
+        for kind, values in (("email", site.emails), ("phone", site.phones), ("social", site.socials))
+        for value in values
+    }
 
 
 def sample_sites(count: int, seed: int = 7) -> list[SampleSite]:
