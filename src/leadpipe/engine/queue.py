@@ -463,7 +463,7 @@ def _bulk_insert(
         if convert is not None:
             by_column[position] = tuple(map(convert, by_column[position]))
     values = list(zip(*by_column, strict=True))
-    # In natural-key order, each index grows at fewer places: a third faster on both databases.
+    # In natural-key order, the unique index grows at fewer places (a quarter faster on SQLite alone).
     unique = natural_key(table)
     if all(name in keys and not table.c[name].nullable for name in unique):
         values.sort(key=itemgetter(*(keys.index(name) for name in unique)))
