@@ -371,3 +371,53 @@ def test_a_stop_while_the_last_commit_fails_for_good_still_ends_the_worker(
     asyncio.run(stop_during_the_commit())
     item = domain(db, "a.test")
     assert (item["status"], item["attempts"], item["lease_token"]) == ("pending", 0, None)
+
+
+def test_a_worker_never_runs_more_items_than_its_slots(db: Database, settings: Settings) -> None:
+    """Both the feeder and the commits (which claim for the slots they free) respect the limit."""
+    running: list[int] = []
+    most = 0
+
+    async def busy(item: Item, context: Context) -> Result:
+        nonlocal most
+        running.append(item["id"])
+        most = max(most, len(running))
+        await asyncio.sleep(0.001 * (item["id"] % 7))
+        running.remove(item["id"])
+        return Result(outcome="ok")
+
+    add_domains(db, [f"site{i}.test" for i in range(400)])
+    stage = pipelines.touch_stage(handler=busy, concurrency=7, batch_size=3)
+    counts = run_until_idle(db, settings, Pipeline([stage]))
+    assert counts["touch.done"] == 400 and statuses(db) == {"done": 400}
+    assert 3 < most <= 7  # more than one batch at a time, never more than the slots
+
+
+def test_items_a_commit_claims_while_the_worker_stops_are_handed_back_unburnt(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_domains(db, [f"site{i}.test" for i in range(10)])
+    real_commit = queue.commit
+    first_commit: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
+
+    def commit_then_stop(*args: object, **kwargs: object) -> queue.Outcome:
+        outcome = real_commit(*args, **kwargs)  # type: ignore[arg-type]
+        if first_commit:  # the stop lands before this transaction's claim comes back
+            worker, loop = first_commit.pop()
+            asyncio.run_coroutine_threadsafe(_stop(worker), loop).result(5)
+        return outcome
+
+    async def _stop(worker: Worker) -> None:
+        worker.stop()
+
+    async def scenario() -> None:
+        worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
+        first_commit.append((worker, asyncio.get_running_loop()))
+        await asyncio.wait_for(worker.run(), 20)
+
+    monkeypatch.setattr(queue, "commit", commit_then_stop)
+    asyncio.run(scenario())
+    assert statuses(db) == {"done": 4, "pending": 6}
+    with db.begin() as connection:
+        waiting = connection.execute(select(domains.c.attempts).where(domains.c.status == "pending")).all()
+    assert {attempts for (attempts,) in waiting} == {0}

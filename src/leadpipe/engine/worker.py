@@ -70,6 +70,11 @@ class StageRun:
     freed: asyncio.Event = field(default_factory=asyncio.Event)  # a slot was freed, or stopping
     paused: str | None = None
     idle: bool = False  # its last claim found nothing due
+    claiming: int = 0  # slots promised to claims on their way
+
+    @property
+    def free(self) -> int:
+        return self.limit - len(self.items) - self.claiming
 
 
 class WorkerFailed(Exception):
@@ -261,7 +266,9 @@ class Worker:
 
     def _idle(self) -> bool:
         """Nothing in flight, and every feeder's last claim found nothing."""
-        return not self._in_flight() and all(run.idle for run in self.runs.values() if run.paused is None)
+        return not self._in_flight() and all(
+            run.idle and not run.claiming for run in self.runs.values() if run.paused is None
+        )
 
     async def _drain(self, committing: asyncio.Task[None]) -> None:
         """After a stop: give in-flight items the grace period, then cancel (and release) the rest.
@@ -303,25 +310,29 @@ class Worker:
     async def _feed(self, run: StageRun) -> None:
         stage = run.stage
         while not self._stopping.is_set():
-            free = run.limit - len(run.items)
-            if run.paused is not None or free <= 0:
+            if run.paused is not None or run.free <= 0:
                 run.freed.clear()
                 await _wait(run.freed, self.settings.poll_seconds)
                 continue
-            limit = min(free, stage.batch_size)
-            claimed = await self._db(
-                lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit)  # noqa: B023
-            )
-            run.idle = claimed is None
+            limit = min(run.free, stage.batch_size)
+            run.claiming += limit
+            try:
+                claimed = await self._db(
+                    lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit)  # noqa: B023
+                )
+            finally:
+                run.claiming -= limit
+            self._start(run, claimed)
             if claimed is None:
                 jitter = self.settings.poll_seconds * random.uniform(0.5, 1.0)
                 await _wait(self._stopping, jitter)
-                continue
-            self.counts[f"{stage.name}.claimed"] += len(claimed.items)
-            self._start(run, claimed)
 
-    def _start(self, run: StageRun, claimed: queue.Claimed) -> None:
-        """A task per item of the batch, and the timer that holds them to the stage's runtime cap."""
+    def _start(self, run: StageRun, claimed: queue.Claimed | None) -> None:
+        """A task per item of a claimed batch, and the timer that holds them to the stage's runtime cap."""
+        run.idle = claimed is None
+        if claimed is None:
+            return
+        self.counts[f"{run.stage.name}.claimed"] += len(claimed.items)
         batch = Batch(claimed.token, len(claimed.items))
         for item in claimed.items:
             flight = InFlight(batch)
@@ -417,6 +428,9 @@ class Worker:
         return taken
 
     async def _commit(self, taken: list[tuple[StageRun, list[queue.Done | queue.Failed]]]) -> None:
+        """Commit finished items and, in the same transaction, claim as many for the slots they free.
+
+        Claiming there spares the feeder a transaction and a trip to the database thread per batch."""
         split = [
             (
                 run,
@@ -425,15 +439,27 @@ class Worker:
             )
             for run, finished in taken
         ]
+        refills: dict[str, int] = {}  # stage → items to claim
+        if not self._stopping.is_set():
+            for run, finished in taken:
+                if run.paused is None and not run.idle:
+                    refills[run.stage.name] = min(run.free + len(finished), run.stage.batch_size)
+                    run.claiming += refills[run.stage.name]
 
-        def write(connection: Connection) -> list[queue.Outcome]:
-            return [
+        def write(connection: Connection) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
+            outcomes = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
             ]
+            claims = {
+                name: queue.claim(self.db, connection, self.runs[name].stage, self.settings, self.id, limit)
+                for name, limit in refills.items()
+            }
+            return outcomes, claims
 
+        claims: dict[str, queue.Claimed | None] = {}
         try:
-            outcomes = await self._db(write)
+            outcomes, claims = await self._db(write)
         except Exception as error:
             # One item's result may be what the database refuses: commit the items one by one, so that
             # only that item fails, with the reason, and the rest are kept.
@@ -441,6 +467,16 @@ class Worker:
             log.warning("a commit of %d items failed (%s): committing them one by one", count, error)
             taken = [(run, [item]) for run, finished in taken for item in finished]
             outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
+        finally:
+            for name, limit in refills.items():
+                self.runs[name].claiming -= limit
+        if self._stopping.is_set():
+            # Stopped meanwhile: what this commit claimed is not started. Handed back while the
+            # committed items still hold their slots, for the draining worker waits for those.
+            for name, claimed in claims.items():
+                if claimed is not None:
+                    await self._hand_back(self.runs[name], claimed)
+            claims = {}
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
             self.counts[f"{name}.done"] += outcome.done
@@ -450,6 +486,20 @@ class Worker:
             if outcome.lease_lost:
                 log.warning("%s: %d results discarded, their lease was taken over", name, outcome.lease_lost)
             self._vacate(run, [item.id for item in finished])
+        for name, claimed in claims.items():
+            self._start(self.runs[name], claimed)
+
+    async def _hand_back(self, run: StageRun, claimed: queue.Claimed) -> None:
+        ids = [item["id"] for item in claimed.items]
+        try:
+            await self._db(
+                lambda connection: queue.release(self.db, connection, run.stage, ids, claimed.token),
+                retry=False,
+            )
+        except DBAPIError as error:
+            log.warning(
+                "could not release %d %s items (their lease will expire): %s", len(ids), run.stage.name, error
+            )
 
     async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Outcome:
         """Commit one item; if its result cannot be written, fail it for good with the reason."""
