@@ -8,16 +8,19 @@ so a worker whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    BindParameter,
+    Column,
     ColumnElement,
     Connection,
     Integer,
@@ -38,12 +41,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
 from leadpipe.db.models import Timestamp
 from leadpipe.engine.stage import Insert, Pipeline, Result, Stage, Update
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,12 @@ class Outcome:
     lease_lost: int = 0
 
 
+def _given(name: str, type_: Any) -> BindParameter[Any]:
+    """A parameter given at each run. Its placeholder value lets :class:`_Compiled` render the rest of
+    the statement (the IN lists of a stage's rules) once, at compile time."""
+    return bindparam(name, None, type_=type_)
+
+
 def _clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
     if db.is_postgres:
         moment = func.now()
@@ -97,7 +109,7 @@ def _clock_parameter(db: Database, name: str, seconds: float = 0.0) -> ColumnEle
     parameter that :func:`_clock_values` sets from this process's clock at each run."""
     if db.is_postgres:
         return _clock(db, seconds)
-    return bindparam(name, type_=Timestamp)
+    return _given(name, Timestamp)
 
 
 def _clock_values(db: Database, stage: Stage) -> dict[str, Any]:
@@ -118,14 +130,99 @@ def _skip_conditions(stage: Stage, settings: Settings) -> list[ColumnElement[boo
     return [rule(settings) for rule in stage.skip_when.values()]
 
 
+@dataclass
+class _Compiled:
+    """A statement compiled once and run on the driver's own cursor.
+
+    The claim and the finish run once per batch: SQLAlchemy's execution of a statement, even a
+    compiled and cached one, costs as much Python as SQLite takes to run it on a batch of 100.
+    """
+
+    sql: str
+    order: tuple[str, ...] | None  # the parameters' order, for a positional driver (sqlite3)
+    constants: dict[str, Any]  # every parameter's value: the statement's own, or a placeholder
+    converters: dict[str, Callable[[Any], Any]]  # for parameters the driver cannot take as they are
+    returning: list[Column[Any]]
+    dialect: Dialect
+    readers: list[Callable[[Any], Any] | None] | None = None  # per returned column; from the first rows
+
+    @classmethod
+    def of(cls, statement: Any, connection: Connection, returning: Sequence[Column[Any]] = ()) -> _Compiled:
+        """Compile ``statement``, whose every parameter given at run time is :func:`_given`."""
+        dialect = connection.dialect
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        converters: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                converters[name] = convert
+        constants = {
+            name: value if value is None or name not in converters else converters[name](value)
+            for name, value in compiled.construct_params().items()
+        }
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        return cls(compiled.string, order, constants, converters, list(returning), dialect)
+
+    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Execute with ``parameters``; the records it returns."""
+        found = self._execute(connection, parameters, self._fetch)
+        columns = [column.name for column in self.returning]
+        return [dict(zip(columns, row, strict=True)) for row in found]
+
+    def count(self, connection: Connection, parameters: Mapping[str, Any]) -> int:
+        """Execute with ``parameters``; how many records it changed."""
+        return int(self._execute(connection, parameters, lambda cursor: cursor.rowcount))
+
+    def _fetch(self, cursor: Any) -> list[Any]:
+        found = cursor.fetchall()
+        if self.readers is None:  # the driver's type of each column tells SQLAlchemy how to read it
+            self.readers = [
+                column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
+                for column, described in zip(self.returning, cursor.description, strict=True)
+            ]
+        readers = self.readers
+        if any(readers):
+            found = [
+                [value if read is None else read(value) for read, value in zip(readers, row, strict=True)]
+                for row in found
+            ]
+        return list(found)
+
+    def _execute(self, connection: Connection, parameters: Mapping[str, Any], read: Callable[[Any], T]) -> T:
+        values = dict(self.constants)
+        for name, value in parameters.items():
+            convert = self.converters.get(name)
+            values[name] = value if convert is None or value is None else convert(value)
+        with _driver(connection, self.sql) as driver:
+            cursor = driver.cursor()
+            try:
+                cursor.execute(
+                    self.sql, values if self.order is None else [values[name] for name in self.order]
+                )
+                return read(cursor)
+            finally:
+                cursor.close()
+
+
+@contextlib.contextmanager
+def _driver(connection: Connection, statement: str) -> Iterator[Any]:
+    """The driver's own connection, with its errors made SQLAlchemy's as every other statement's are,
+    so that a lost connection is waited out like any other."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield connection.connection.driver_connection
+    except driver_error as error:
+        raise DBAPIError.instance(statement, None, error, driver_error) from error
+
+
 @dataclass(frozen=True)
 class _Hot:
     """A stage's claim and finish statements, built once: building a Core statement (and its key in
     SQLAlchemy's cache of compiled statements) costs about as much as running it on a batch."""
 
-    claim: Any
-    finish: Any
-    finish_returning: Any  # the same, returning the ids whose lease held
+    claim: _Compiled
+    finish: _Compiled
+    finish_returning: _Compiled  # the same, returning the ids whose lease held
 
 
 # Keyed by identity: a stage and its settings are built once per process and never change. Each
@@ -133,7 +230,7 @@ class _Hot:
 _hot: dict[tuple[int, int, bool], tuple[Stage, Settings, _Hot]] = {}
 
 
-def _statements(db: Database, stage: Stage, settings: Settings) -> _Hot:
+def _statements(db: Database, connection: Connection, stage: Stage, settings: Settings) -> _Hot:
     key = (id(stage), id(settings), db.is_postgres)
     found = _hot.get(key)
     if found is not None:
@@ -141,7 +238,13 @@ def _statements(db: Database, stage: Stage, settings: Settings) -> _Hot:
     if len(_hot) >= 64:
         _hot.clear()
     finish = _finish_statement(db, stage)
-    built = _Hot(_claim_statement(db, stage, settings), finish, finish.returning(stage.table.c.id))
+    table = stage.table
+    returned = [column for column in table.c if column.name not in _BOOKKEEPING]
+    built = _Hot(
+        _Compiled.of(_claim_statement(db, stage, settings).returning(*returned), connection, returned),
+        _Compiled.of(finish, connection),
+        _Compiled.of(finish.returning(table.c.id), connection, [table.c.id]),
+    )
     _hot[key] = (stage, settings, built)
     return built
 
@@ -164,8 +267,7 @@ _BOOKKEEPING = frozenset(
 
 
 def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
-    """Lease ``:limit`` due items, best first, to ``:owner`` under ``:token``; return their records
-    (without the engine's bookkeeping)."""
+    """Lease ``:limit`` due items, best first, to ``:owner`` under ``:token``."""
     table = stage.table
     clock = _clock_parameter(db, "now")
     due = [_is(table.c.status, "pending"), table.c.run_after <= clock]
@@ -181,12 +283,12 @@ def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
         select(table.c.id, *([group, *order[:2]] if group is not None else [])).where(*due).order_by(*order)
     )
     # With one item per group, look further ahead, then keep each group's best.
-    candidates = candidates.limit(bindparam("scan" if group is not None else "limit", type_=Integer))
+    candidates = candidates.limit(_given("scan" if group is not None else "limit", Integer))
     lease = {
         "status": "running",
         "attempts": table.c.attempts + 1,
-        "lease_owner": bindparam("owner", type_=String),
-        "lease_token": bindparam("token", type_=String),
+        "lease_owner": _given("owner", String),
+        "lease_token": _given("token", String),
         "lease_expires_at": _clock_parameter(db, "lease_expires", stage.lease_seconds),
         "started_at": clock,
         "updated_at": clock,
@@ -212,12 +314,12 @@ def _claim_statement(db: Database, stage: Stage, settings: Settings) -> Any:
             .where(ranked.c.rank == 1)
             .order_by(ranked.c.priority, ranked.c.run_after, ranked.c.id)
         )
-        picked = best.limit(bindparam("limit", type_=Integer)).scalar_subquery()
+        picked = best.limit(_given("limit", Integer)).scalar_subquery()
     if group is None and db.is_postgres:
         statement = update(table).where(table.c.id == picked).values(lease)
     else:
         statement = update(table).where(table.c.id.in_(picked)).values(lease)
-    return statement.returning(*(column for column in table.c if column.name not in _BOOKKEEPING))
+    return statement
 
 
 def claim(
@@ -228,9 +330,7 @@ def claim(
     parameters = {"limit": limit, "owner": owner, "token": token, **_clock_values(db, stage)}
     if stage.one_at_a_time:
         parameters["scan"] = limit * 8
-    result = connection.execute(_statements(db, stage, settings).claim, parameters)
-    names = list(result.keys())
-    rows = [dict(zip(names, row, strict=True)) for row in result.all()]
+    rows = _statements(db, connection, stage, settings).claim.rows(connection, parameters)
     if not rows:
         return None
     if stage.context is not None:
@@ -294,7 +394,7 @@ def commit(
             changes["finished_at"] = _clock(db)
         else:
             changes["run_after"] = _clock(db, failure.delay)
-        fence = {"ids": [failure.id], "token": failure.token}
+        fence = {"ids": _ids(db, [failure.id]), "token": failure.token}
         count = connection.execute(_fenced(db, table).values(changes), fence).rowcount
         if not count:
             lost += 1
@@ -323,14 +423,22 @@ def _update_many(connection: Connection, table: Table, by_id: Mapping[int, Mappi
 
 def _fenced(db: Database, table: Table) -> Any:
     """An update of the items ``:ids`` that still run under the lease ``:token``."""
+    # One parameter (see _ids), not an IN list of one parameter per id, which would change the
+    # statement with every number of items.
     if db.is_postgres:
-        # One array parameter, not an IN list of one parameter per id to render on every commit.
-        chosen = table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(table.c.id.type)))
+        chosen = table.c.id == any_(_given("ids", postgresql.ARRAY(table.c.id.type)))
     else:
-        chosen = table.c.id.in_(bindparam("ids", expanding=True))
+        chosen = table.c.id.in_(
+            select(literal_column("value")).select_from(func.json_each(_given("ids", String)))
+        )
     return update(table).where(
-        chosen, table.c.lease_token == bindparam("token"), _is(table.c.status, "running")
+        chosen, table.c.lease_token == _given("token", String), _is(table.c.status, "running")
     )
+
+
+def _ids(db: Database, ids: Sequence[int]) -> Any:
+    """Item ids as :func:`_fenced` takes them: an array on PostgreSQL, a JSON array on SQLite."""
+    return list(ids) if db.is_postgres else json.dumps(list(ids))
 
 
 def _finish_statement(db: Database, stage: Stage) -> Any:
@@ -339,7 +447,7 @@ def _finish_statement(db: Database, stage: Stage) -> Any:
     clock = _clock_parameter(db, "now")
     return _fenced(db, table).values(
         status="done",
-        outcome=func.coalesce(bindparam("new_outcome", type_=String), table.c.outcome),
+        outcome=func.coalesce(_given("new_outcome", String), table.c.outcome),
         finished_at=clock,
         updated_at=clock,
         lease_owner=None,
@@ -362,18 +470,18 @@ def _finish(
     for item in done:
         more = bool(item.result.values or item.result.outputs)
         groups.setdefault((item.token, item.result.outcome, more), []).append(item.id)
-    hot = _statements(db, stage, settings)
+    hot = _statements(db, connection, stage, settings)
     clock = _clock_values(db, stage)
     held = 0
     kept: set[int] = set()
     for (token, outcome, more), ids in groups.items():
-        parameters = {"ids": ids, "token": token, "new_outcome": outcome, **clock}
+        parameters = {"ids": _ids(db, ids), "token": token, "new_outcome": outcome, **clock}
         if more:
-            found = connection.execute(hot.finish_returning, parameters).scalars().all()
+            found = [row["id"] for row in hot.finish_returning.rows(connection, parameters)]
             kept.update(found)
             held += len(found)
         else:
-            held += connection.execute(hot.finish, parameters).rowcount
+            held += hot.finish.count(connection, parameters)
     return held, kept
 
 
@@ -529,7 +637,7 @@ def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[in
         lease_expires_at=None,
         updated_at=_clock(db),
     )
-    return int(connection.execute(statement, {"ids": list(ids), "token": token}).rowcount)
+    return int(connection.execute(statement, {"ids": _ids(db, ids), "token": token}).rowcount)
 
 
 def renew(db: Database, connection: Connection, stage: Stage, tokens: Sequence[str]) -> int:
