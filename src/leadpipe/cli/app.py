@@ -9,10 +9,10 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import typer
@@ -31,6 +31,20 @@ if TYPE_CHECKING:
     from leadpipe.db.connect import Database
     from leadpipe.engine import curation, health
     from leadpipe.engine.stage import Pipeline, Stage
+
+
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine on uvloop where it exists (not on Windows): its tasks and its
+    hand-offs between threads cost about a third less than on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
 
 app = typer.Typer(
     help="Turn local businesses into verified contact leads. Every unit of work is a database row: "
@@ -143,7 +157,7 @@ def run(
         added = intake.add(database, found, refresh=refresh)
         _print_intake(found, added)
         try:
-            asyncio.run(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
+            run_async(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
         except WorkerFailed as error:
             fail(f"{error} (run the same command again to carry on; see the log above)")
         names = run_command.input_domains(database, found)
@@ -257,7 +271,7 @@ def worker(
             _stage(pipeline, name)
         runner = Worker(database, pipeline, settings, stages=stage, concurrency=concurrency)
         try:
-            counts = asyncio.run(runner.run(until_idle=until_idle))
+            counts = run_async(runner.run(until_idle=until_idle))
         except WorkerFailed as error:
             fail(f"{error} (its items were handed back; see the log above)")
         summary = ", ".join(f"{key} {value}" for key, value in sorted(counts.items()) if value)
@@ -481,7 +495,7 @@ def sitemaps(
     else:
         domain, hint = target.strip().strip("/").lower(), None
     try:
-        found, urls = asyncio.run(sitemap_report.run(domain, hint, settings, sys.stdout, as_json=as_json))
+        found, urls = run_async(sitemap_report.run(domain, hint, settings, sys.stdout, as_json=as_json))
     except FetchError as error:
         fail(str(error))
     for problem in found.problems:
@@ -503,6 +517,6 @@ def extract(
     from leadpipe.web.fetch import FetchError
 
     try:
-        asyncio.run(page_report.run(target, region, as_json, sys.stdout))
+        run_async(page_report.run(target, region, as_json, sys.stdout))
     except (page_report.TargetError, FetchError) as error:
         fail(str(error))

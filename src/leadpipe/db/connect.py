@@ -82,7 +82,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     # A reader (Database.read) takes its snapshot without the write lock, so no writer waits for it.
     read_only = connection.get_execution_options().get("leadpipe_read_only", False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    with driver(connection, statement) as raw:  # on every transaction: SQLAlchemy's execution costs more
+        raw.execute(statement)
+
+
+@contextlib.contextmanager
+def driver(connection: Connection, statement: str) -> Iterator[Any]:
+    """The driver's own connection under ``connection``, for ``statement``: its errors are made
+    SQLAlchemy's, as every other statement's are, so that a lost connection is waited out like any other."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield connection.connection.driver_connection
+    except driver_error as error:
+        raise DBAPIError.instance(statement, None, error, driver_error) from error
 
 
 class Database:

@@ -61,7 +61,7 @@ class Update:
     values: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per item, and a frozen dataclass is slower to make
 class Result:
     """What a handler hands back: the outcome, fields of the item itself, and its outputs."""
 

@@ -40,7 +40,7 @@ log = logging.getLogger("leadpipe.worker")
 T = TypeVar("T")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Batch:
     """Items claimed together. They share a lease token and start together, so one timer holds them
     all to the stage's runtime cap: a timer per item would cost more than a quick item itself."""
@@ -50,7 +50,7 @@ class Batch:
     timer: asyncio.TimerHandle | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class InFlight:
     batch: Batch
     task: asyncio.Task[None] = field(init=False)
