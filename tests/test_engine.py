@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Text, cast, exists, insert, select, update
 
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database, now
+from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
@@ -313,6 +313,11 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
     assert by_url["http://site/kontakt/0"].status == "pending"  # contact pages go forward on their own
     assert by_url["http://site/blog/1"].status == "awaiting"  # the rest wait for a person
     assert by_url["http://site/kontakt/0"].details["images"][0]["caption"] == "Café „Zur Post“"
+    # Stamped as the row-by-row path's defaults stamp them: due now, created and updated now.
+    stamped = [pages.c.run_after, pages.c.created_at, pages.c.updated_at]
+    with db.engine.connect() as connection:
+        moments = connection.execute(select(*stamped).where(pages.c.domain_id == ids["bulk.test"])).all()
+    assert all(now() - timedelta(minutes=1) < utc(moment) <= now() for row in moments for moment in row)
 
 
 def test_an_item_whose_result_the_database_refuses_is_dead_with_the_reason_and_its_batch_commits(

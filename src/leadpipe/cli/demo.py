@@ -12,7 +12,7 @@ from rich.table import Table
 
 from leadpipe import export, intake
 from leadpipe.cli import run as run_command
-from leadpipe.cli.app import run_async
+from leadpipe.cli.app import run_engine
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.demo.sites import SampleSite, sample_sites, serve
@@ -40,7 +40,7 @@ def demo(console: Console, sites: int, database_url: str | None) -> int:
                 db, intake.Intake("domains", domains=[{"name": name, "sitemap_hint": None} for name in names])
             )
             started = time.monotonic()
-            run_async(run_command.work(db, PIPELINE, settings, console, max_wait=5))
+            run_engine(run_command.work(db, PIPELINE, settings, console, max_wait=5))
             rows = list(export.domain_rows(db, export.Filters(domains=names)))
             console.print(_table(rows, samples))
             summary = run_command.summarise(db, PIPELINE, settings, names)
