@@ -8,6 +8,7 @@ so a worker whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -51,12 +52,22 @@ from leadpipe.engine.stage import Insert, Pipeline, Result, Stage, Update
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claimed:
-    """A claimed batch: the lease token it shares and its records."""
+    """A claimed batch: the lease token it shares and its records.
+
+    The records are made from the rows when first asked for: after the claim's transaction, unless the
+    stage's context reads them in it. On SQLite that transaction holds the database's one write lock,
+    which the workers of other processes wait for."""
 
     token: str
-    items: list[dict[str, Any]]
+    columns: list[str]
+    rows: list[Sequence[Any]]
+
+    @functools.cached_property
+    def items(self) -> list[dict[str, Any]]:
+        columns = self.columns
+        return [dict(zip(columns, row, strict=True)) for row in self.rows]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is three times slower to make, per item
@@ -162,17 +173,19 @@ class _Compiled:
         order = tuple(compiled.positiontup) if compiled.positional else None
         return cls(compiled.string, order, constants, converters, list(returning), dialect)
 
-    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Execute with ``parameters``; the records it returns."""
-        found = self._execute(connection, parameters, self._fetch)
-        columns = [column.name for column in self.returning]
-        return [dict(zip(columns, row, strict=True)) for row in found]
+    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Execute with ``parameters``; the rows it returns (values in :attr:`columns` order)."""
+        return self._execute(connection, parameters, self._fetch)
+
+    @property
+    def columns(self) -> list[str]:
+        return [column.name for column in self.returning]
 
     def count(self, connection: Connection, parameters: Mapping[str, Any]) -> int:
         """Execute with ``parameters``; how many records it changed."""
         return int(self._execute(connection, parameters, lambda cursor: cursor.rowcount))
 
-    def _fetch(self, cursor: Any) -> list[Any]:
+    def _fetch(self, cursor: Any) -> list[Sequence[Any]]:
         found = cursor.fetchall()
         if self.readers is None:  # the driver's type of each column tells SQLAlchemy how to read it
             self.readers = [
@@ -318,12 +331,14 @@ def claim(
     parameters = {"limit": limit, "owner": owner, "token": token, **_clock_values(db, stage)}
     if stage.one_at_a_time:
         parameters["scan"] = limit * 8
-    rows = _statements(db, connection, stage, settings).claim.rows(connection, parameters)
+    statement = _statements(db, connection, stage, settings).claim
+    rows = statement.rows(connection, parameters)
     if not rows:
         return None
+    claimed = Claimed(token, statement.columns, rows)
     if stage.context is not None:
-        stage.context(connection, rows)
-    return Claimed(token, rows)
+        stage.context(connection, claimed.items)
+    return claimed
 
 
 def commit(
@@ -465,7 +480,7 @@ def _finish(
     for (token, outcome, more), ids in groups.items():
         parameters = {"ids": _ids(db, ids), "token": token, "new_outcome": outcome, **clock}
         if more:
-            found = [row["id"] for row in hot.finish_returning.rows(connection, parameters)]
+            found = [row[0] for row in hot.finish_returning.rows(connection, parameters)]
             kept.update(found)
             held += len(found)
         else:
