@@ -9,14 +9,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Text, cast, exists, insert, select, update
+from sqlalchemy import Connection, Text, cast, exists, insert, select, update
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
-from leadpipe.engine.worker import Worker, WorkerFailed
+from leadpipe.engine.worker import Worker, WorkerFailed, pause_stage
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
 
@@ -421,6 +421,56 @@ def test_items_a_commit_claims_while_the_worker_stops_are_handed_back_unburnt(
         await asyncio.wait_for(worker.run(), 20)
 
     monkeypatch.setattr(queue, "commit", commit_then_stop)
+    asyncio.run(scenario())
+    assert statuses(db) == {"done": 4, "pending": 6}
+    with db.begin() as connection:
+        waiting = connection.execute(select(domains.c.attempts).where(domains.c.status == "pending")).all()
+    assert {attempts for (attempts,) in waiting} == {0}
+
+
+def test_a_bulk_insert_keeps_the_timestamps_its_rows_bring(db: Database) -> None:
+    from leadpipe.stages import PIPELINE as REAL
+
+    add_domains(db, ["stamped.test"])
+    domain_id = domain(db, "stamped.test")["id"]
+    moment = now() - timedelta(days=3)
+    stamps = {"run_after": moment, "created_at": moment, "updated_at": moment}
+    rows = [{"domain_id": domain_id, "url": f"http://site/{i}", **stamps} for i in range(queue.BULK_ROWS)]
+    with db.begin() as connection:
+        queue.write(db, connection, REAL, Settings(database_url=db.url), Insert(pages, rows))
+    with db.engine.connect() as connection:
+        written = connection.execute(select(pages.c.run_after, pages.c.created_at, pages.c.updated_at)).all()
+    assert len(written) == queue.BULK_ROWS
+    assert {utc(value) for row in written for value in row} == {moment}
+
+
+def test_items_a_commit_claims_while_the_stage_pauses_are_handed_back_unburnt(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_domains(db, [f"site{i}.test" for i in range(10)])
+    real_commit = queue.commit
+    first_commit: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
+
+    def commit_then_pause(db: Database, connection: Connection, *args: object) -> queue.Outcome:
+        outcome = real_commit(db, connection, *args)  # type: ignore[arg-type]
+        if first_commit:  # the pause lands before this transaction's claim comes back
+            worker, loop = first_commit.pop()
+            pause_stage(connection, "touch", "the paid service says: no credits left", by="test")
+            asyncio.run_coroutine_threadsafe(_pause(worker), loop).result(5)
+        return outcome
+
+    async def _pause(worker: Worker) -> None:
+        worker.runs["touch"].paused = "the paid service says: no credits left"
+
+    async def scenario() -> None:
+        worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
+        first_commit.append((worker, asyncio.get_running_loop()))
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(1)
+        worker.stop()
+        await asyncio.wait_for(running, 20)
+
+    monkeypatch.setattr(queue, "commit", commit_then_pause)
     asyncio.run(scenario())
     assert statuses(db) == {"done": 4, "pending": 6}
     with db.begin() as connection:

@@ -91,11 +91,16 @@ def _sqlite_begin(connection: Connection) -> None:
 def driver(connection: Connection, statement: str) -> Iterator[Any]:
     """The driver's own connection under ``connection``, for ``statement``: its errors are made
     SQLAlchemy's, as every other statement's are, so that a lost connection is waited out like any other."""
-    driver_error = connection.dialect.loaded_dbapi.Error
+    dialect = connection.dialect
+    driver_error = dialect.loaded_dbapi.Error
+    raw = connection.connection.driver_connection
     try:
-        yield connection.connection.driver_connection
+        yield raw
     except driver_error as error:
-        raise DBAPIError.instance(statement, None, error, driver_error) from error
+        lost = dialect.is_disconnect(error, raw, None)
+        raise DBAPIError.instance(
+            statement, None, error, driver_error, connection_invalidated=lost
+        ) from error
 
 
 class Database:

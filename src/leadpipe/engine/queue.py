@@ -592,12 +592,15 @@ def _bulk_insert(
             and column.server_default is not None
             and isinstance(column.type, DateTime)
         ]
-        stamp = Timestamp.dialect_impl(dialect).bind_processor(dialect)
+        parameters: list[Any] = [json.dumps(values, allow_nan=False)]
+        if stamped:
+            stamp = Timestamp.dialect_impl(dialect).bind_processor(dialect)
+            parameters.append(now() if stamp is None else stamp(now()))
         connection.exec_driver_sql(
             f"INSERT INTO {table.name} ({', '.join([*keys, *stamped])})"
             f" SELECT {', '.join([*fields, *['?2'] * len(stamped)])} FROM json_each(?1) WHERE true"
             " ON CONFLICT DO NOTHING",
-            (json.dumps(values, allow_nan=False), stamp(now()) if stamp is not None else now()),
+            tuple(parameters),
         )
         return
     staging = f"leadpipe_new_{table.name}"

@@ -458,25 +458,27 @@ class Worker:
             return outcomes, claims
 
         claims: dict[str, queue.Claimed | None] = {}
+        failure: Exception | None = None
         try:
             outcomes, claims = await self._db(write)
         except Exception as error:
-            # One item's result may be what the database refuses: commit the items one by one, so that
-            # only that item fails, with the reason, and the rest are kept.
-            count = sum(len(finished) for _, finished in taken)
-            log.warning("a commit of %d items failed (%s): committing them one by one", count, error)
-            taken = [(run, [item]) for run, finished in taken for item in finished]
-            outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
+            failure = error
         finally:
             for name, limit in refills.items():
                 self.runs[name].claiming -= limit
-        if self._stopping.is_set():
-            # Stopped meanwhile: what this commit claimed is not started. Handed back while the
-            # committed items still hold their slots, for the draining worker waits for those.
-            for name, claimed in claims.items():
-                if claimed is not None:
-                    await self._hand_back(self.runs[name], claimed)
-            claims = {}
+        if failure is not None:
+            # One item's result may be what the database refuses: commit the items one by one, so that
+            # only that item fails, with the reason, and the rest are kept.
+            count = sum(len(finished) for _, finished in taken)
+            log.warning("a commit of %d items failed (%s): committing them one by one", count, failure)
+            taken = [(run, [item]) for run, finished in taken for item in finished]
+            outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
+        for name, claimed in list(claims.items()):
+            if claimed is not None and (self._stopping.is_set() or self.runs[name].paused is not None):
+                # Stopped or paused meanwhile: what this commit claimed is not started. Handed back
+                # while the committed items still hold their slots, for a draining worker waits for those.
+                await self._hand_back(self.runs[name], claimed)
+                del claims[name]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
             self.counts[f"{name}.done"] += outcome.done
