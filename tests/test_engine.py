@@ -398,29 +398,40 @@ def test_a_worker_never_runs_more_items_than_its_slots(db: Database, settings: S
     assert 3 < most <= 7  # more than one batch at a time, never more than the slots
 
 
-def test_items_a_commit_claims_while_the_worker_stops_are_handed_back_unburnt(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("meanwhile", ["stop", "pause"])
+def test_what_a_commit_claims_while_the_worker_stops_or_the_stage_pauses_is_handed_back_unburnt(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, meanwhile: str
 ) -> None:
     add_domains(db, [f"site{i}.test" for i in range(10)])
     real_commit = queue.commit
     first_commit: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
+    reason = "the paid service says: no credits left"
 
-    def commit_then_stop(*args: object, **kwargs: object) -> queue.Outcome:
-        outcome = real_commit(*args, **kwargs)  # type: ignore[arg-type]
-        if first_commit:  # the stop lands before this transaction's claim comes back
+    def commit_then(db: Database, connection: Connection, *args: object) -> queue.Outcome:
+        outcome = real_commit(db, connection, *args)  # type: ignore[arg-type]
+        if first_commit:  # the stop or pause lands before this transaction's claim comes back
             worker, loop = first_commit.pop()
-            asyncio.run_coroutine_threadsafe(_stop(worker), loop).result(5)
+            if meanwhile == "pause":
+                pause_stage(connection, "touch", reason, by="test")
+            asyncio.run_coroutine_threadsafe(happen(worker), loop).result(5)
         return outcome
 
-    async def _stop(worker: Worker) -> None:
-        worker.stop()
+    async def happen(worker: Worker) -> None:
+        if meanwhile == "stop":
+            worker.stop()
+        else:
+            worker.runs["touch"].paused = reason
 
     async def scenario() -> None:
         worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
         first_commit.append((worker, asyncio.get_running_loop()))
-        await asyncio.wait_for(worker.run(), 20)
+        running = asyncio.create_task(worker.run())
+        if meanwhile == "pause":
+            await asyncio.sleep(1)  # paused: nothing more is claimed
+            worker.stop()
+        await asyncio.wait_for(running, 20)
 
-    monkeypatch.setattr(queue, "commit", commit_then_stop)
+    monkeypatch.setattr(queue, "commit", commit_then)
     asyncio.run(scenario())
     assert statuses(db) == {"done": 4, "pending": 6}
     with db.begin() as connection:
@@ -442,37 +453,3 @@ def test_a_bulk_insert_keeps_the_timestamps_its_rows_bring(db: Database) -> None
         written = connection.execute(select(pages.c.run_after, pages.c.created_at, pages.c.updated_at)).all()
     assert len(written) == queue.BULK_ROWS
     assert {utc(value) for row in written for value in row} == {moment}
-
-
-def test_items_a_commit_claims_while_the_stage_pauses_are_handed_back_unburnt(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    add_domains(db, [f"site{i}.test" for i in range(10)])
-    real_commit = queue.commit
-    first_commit: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
-
-    def commit_then_pause(db: Database, connection: Connection, *args: object) -> queue.Outcome:
-        outcome = real_commit(db, connection, *args)  # type: ignore[arg-type]
-        if first_commit:  # the pause lands before this transaction's claim comes back
-            worker, loop = first_commit.pop()
-            pause_stage(connection, "touch", "the paid service says: no credits left", by="test")
-            asyncio.run_coroutine_threadsafe(_pause(worker), loop).result(5)
-        return outcome
-
-    async def _pause(worker: Worker) -> None:
-        worker.runs["touch"].paused = "the paid service says: no credits left"
-
-    async def scenario() -> None:
-        worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
-        first_commit.append((worker, asyncio.get_running_loop()))
-        running = asyncio.create_task(worker.run())
-        await asyncio.sleep(1)
-        worker.stop()
-        await asyncio.wait_for(running, 20)
-
-    monkeypatch.setattr(queue, "commit", commit_then_pause)
-    asyncio.run(scenario())
-    assert statuses(db) == {"done": 4, "pending": 6}
-    with db.begin() as connection:
-        waiting = connection.execute(select(domains.c.attempts).where(domains.c.status == "pending")).all()
-    assert {attempts for (attempts,) in waiting} == {0}
