@@ -453,3 +453,32 @@ def test_a_bulk_insert_keeps_the_timestamps_its_rows_bring(db: Database) -> None
         written = connection.execute(select(pages.c.run_after, pages.c.created_at, pages.c.updated_at)).all()
     assert len(written) == queue.BULK_ROWS
     assert {utc(value) for row in written for value in row} == {moment}
+
+
+def test_items_a_feeder_claims_while_the_worker_stops_are_handed_back_unburnt(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_domains(db, [f"site{i}.test" for i in range(10)])
+    real_claim = queue.claim
+    running: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
+
+    def claim_then_stop(*args: object, **kwargs: object) -> queue.Claimed | None:
+        claimed = real_claim(*args, **kwargs)  # type: ignore[arg-type]
+        worker, loop = running[0]  # the stop lands before the claim comes back
+        asyncio.run_coroutine_threadsafe(stop(worker), loop).result(5)
+        return claimed
+
+    async def stop(worker: Worker) -> None:
+        worker.stop()
+
+    async def scenario() -> None:
+        worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
+        running.append((worker, asyncio.get_running_loop()))
+        await asyncio.wait_for(worker.run(), 20)
+
+    monkeypatch.setattr(queue, "claim", claim_then_stop)
+    asyncio.run(scenario())
+    assert statuses(db) == {"pending": 10}
+    with db.begin() as connection:
+        attempts = connection.execute(select(domains.c.attempts)).scalars().all()
+    assert set(attempts) == {0}

@@ -322,6 +322,9 @@ class Worker:
                 )
             finally:
                 run.claiming -= limit
+            if claimed is not None and self._holding_back(run):
+                await self._hand_back(run, claimed)
+                continue
             self._start(run, claimed)
             if claimed is None:
                 jitter = self.settings.poll_seconds * random.uniform(0.5, 1.0)
@@ -474,9 +477,9 @@ class Worker:
             taken = [(run, [item]) for run, finished in taken for item in finished]
             outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
         for name, claimed in list(claims.items()):
-            if claimed is not None and (self._stopping.is_set() or self.runs[name].paused is not None):
-                # Stopped or paused meanwhile: what this commit claimed is not started. Handed back
-                # while the committed items still hold their slots, for a draining worker waits for those.
+            if claimed is not None and self._holding_back(self.runs[name]):
+                # Handed back while the committed items still hold their slots: a draining worker
+                # waits for those.
                 await self._hand_back(self.runs[name], claimed)
                 del claims[name]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
@@ -491,7 +494,13 @@ class Worker:
         for name, claimed in claims.items():
             self._start(self.runs[name], claimed)
 
+    def _holding_back(self, run: StageRun) -> bool:
+        """Whether items a claim brings back are not to start: the worker stopped, or the stage paused,
+        while the claim was on its way."""
+        return self._stopping.is_set() or run.paused is not None
+
     async def _hand_back(self, run: StageRun, claimed: queue.Claimed) -> None:
+        """Release a claimed batch untouched: pending again, the attempt not counted."""
         ids = [item["id"] for item in claimed.items]
         try:
             await self._db(
