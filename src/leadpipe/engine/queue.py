@@ -69,6 +69,10 @@ class Claimed:
         columns = self.columns
         return [dict(zip(columns, row, strict=True)) for row in self.rows]
 
+    @property
+    def ids(self) -> list[int]:
+        return [item["id"] for item in self.items]
+
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is three times slower to make, per item
 class Done:

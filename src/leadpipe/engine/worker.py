@@ -323,7 +323,7 @@ class Worker:
             finally:
                 run.claiming -= limit
             if claimed is not None and self._holding_back(run):
-                await self._hand_back(run, claimed)
+                await self._hand_back(run, claimed.ids, claimed.token)
                 continue
             self._start(run, claimed)
             if claimed is None:
@@ -388,15 +388,9 @@ class Worker:
         self._has_finished.set()
 
     async def _release(self, run: StageRun, item_id: int, token: str) -> None:
+        """Hand back an item in flight and free its slot."""
         try:
-            await self._db(
-                lambda connection: queue.release(self.db, connection, run.stage, [item_id], token),
-                retry=False,
-            )
-        except DBAPIError as error:
-            log.warning(
-                "could not release %s item %s (its lease will expire): %s", run.stage.name, item_id, error
-            )
+            await self._hand_back(run, [item_id], token)
         finally:
             self._vacate(run, [item_id])
 
@@ -480,7 +474,7 @@ class Worker:
             if claimed is not None and self._holding_back(self.runs[name]):
                 # Handed back while the committed items still hold their slots: a draining worker
                 # waits for those.
-                await self._hand_back(self.runs[name], claimed)
+                await self._hand_back(self.runs[name], claimed.ids, claimed.token)
                 del claims[name]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
@@ -499,17 +493,16 @@ class Worker:
         while the claim was on its way."""
         return self._stopping.is_set() or run.paused is not None
 
-    async def _hand_back(self, run: StageRun, claimed: queue.Claimed) -> None:
-        """Release a claimed batch untouched: pending again, the attempt not counted."""
-        ids = [item["id"] for item in claimed.items]
+    async def _hand_back(self, run: StageRun, ids: list[int], token: str) -> None:
+        """Release items untouched: pending again, the attempt not counted."""
         try:
             await self._db(
-                lambda connection: queue.release(self.db, connection, run.stage, ids, claimed.token),
+                lambda connection: queue.release(self.db, connection, run.stage, ids, token),
                 retry=False,
             )
         except DBAPIError as error:
             log.warning(
-                "could not release %d %s items (their lease will expire): %s", len(ids), run.stage.name, error
+                "could not release %s items %s (their lease will expire): %s", run.stage.name, ids, error
             )
 
     async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Outcome:
