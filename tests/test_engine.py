@@ -255,10 +255,12 @@ async def _count_reads(item: Item, context: Context) -> Result:
     return Result(outcome="read")
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["rows-differ", "all-but-the-url-shared"])
 def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, shared: bool
 ) -> None:
-    """Thousands of pages from one sitemap: the same records, statuses and details either way."""
+    """Thousands of pages from one sitemap: the same records, statuses and details either way,
+    whether their fields differ from row to row or are the same in every row (sent once)."""
     monkeypatch.setattr(queue, "BULK_SLICE", 1000)  # several slices, a URL repeated across them
     from leadpipe.stages import PIPELINE as REAL
 
@@ -267,15 +269,19 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
     ids = {name: domain(db, name)["id"] for name in ("bulk.test", "rows.test")}
 
     def rows(domain_id: int, start: int, stop: int) -> list[dict[str, object]]:
+        def kind(i: int) -> int:
+            return 0 if shared else i
+
         return [
             {
                 "domain_id": domain_id,
-                "url": f"http://site/{'kontakt' if i % 3 == 0 else 'blog'}/{i}",
-                "category": "contact" if i % 3 == 0 else "blog",
-                "priority": 10 if i % 3 == 0 else 60,
-                "lastmod": "2024-05-01" if i % 2 else None,
-                "details": {"images": [{"loc": f"http://site/{i}.jpg", "caption": "Café „Zur Post“"}]}
-                if i % 5 == 0
+                "url": f"http://site/{'kontakt' if kind(i) % 3 == 0 else 'blog'}/{i}",
+                "category": "contact" if kind(i) % 3 == 0 else "blog",
+                "priority": 10 if kind(i) % 3 == 0 else 60,
+                "lastmod": "2024-05-01" if i % 2 or shared else None,
+                "sitemap_priority": None if shared else i / 10,
+                "details": {"images": [{"loc": f"http://site/{kind(i)}.jpg", "caption": "Café „Zur Post“"}]}
+                if kind(i) % 5 == 0
                 else None,
             }
             for i in range(start, stop)
@@ -296,6 +302,7 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
         pages.c.category,
         pages.c.priority,
         pages.c.lastmod,
+        pages.c.sitemap_priority,
         pages.c.details,
         cast(pages.c.details, Text).label("details_as_stored"),  # JSON null, not SQL NULL, for None
         pages.c.status,
@@ -311,8 +318,10 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
     assert written["bulk.test"] == written["rows.test"]
     by_url = {row.url: row for row in written["bulk.test"]}
     assert by_url["http://site/kontakt/0"].status == "pending"  # contact pages go forward on their own
-    assert by_url["http://site/blog/1"].status == "awaiting"  # the rest wait for a person
     assert by_url["http://site/kontakt/0"].details["images"][0]["caption"] == "Café „Zur Post“"
+    if not shared:
+        assert by_url["http://site/blog/1"].status == "awaiting"  # the rest wait for a person
+        assert by_url["http://site/blog/1"].sitemap_priority == 0.1
     # Stamped as the row-by-row path's defaults stamp them: due now, created and updated now.
     stamped = [pages.c.run_after, pages.c.created_at, pages.c.updated_at]
     with db.engine.connect() as connection:

@@ -510,20 +510,30 @@ def write(
         return None
     if not output.rows:
         return None
-    rows = _with_initial_state(output.rows, pipeline.by_table.get(output.table.name), settings)
+    consumer = pipeline.by_table.get(output.table.name)
     # Rows with different keys must go in separate batches.
-    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
+    by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in output.rows:
         by_keys.setdefault(tuple(row), []).append(row)
     for keys, batch in by_keys.items():
         if len(batch) >= BULK_ROWS:
             # In slices: the converted copy of a commit's rows (hundreds of thousands, from a batch of
             # large sitemaps) would otherwise double what the worker holds.
             for start in range(0, len(batch), BULK_SLICE):
-                _bulk_insert(db, connection, output.table, keys, batch[start : start + BULK_SLICE])
+                part = batch[start : start + BULK_SLICE]
+                columns = dict(zip(keys, zip(*(row.values() for row in part), strict=True), strict=True))
+                if consumer is not None and "status" not in columns:
+                    categories = columns.get("category", (None,) * len(part))
+                    columns["status"] = tuple(map(_initial_status(consumer, settings), categories))
+                _bulk_insert(db, connection, output.table, columns)
         else:
+            rows = [dict(row) for row in batch]
+            if consumer is not None and "status" not in keys:
+                status = _initial_status(consumer, settings)
+                for row in rows:
+                    row["status"] = status(row.get("category"))
             dialect = postgresql if db.is_postgres else sqlite
-            connection.execute(dialect.insert(output.table).on_conflict_do_nothing(), batch)
+            connection.execute(dialect.insert(output.table).on_conflict_do_nothing(), rows)
     if output.link is None:
         return None
     (linked,) = output.rows
@@ -532,97 +542,103 @@ def write(
     return int(connection.execute(found).scalar_one())
 
 
-def _with_initial_state(
-    rows: Sequence[Mapping[str, Any]], consumer: Stage | None, settings: Settings
-) -> list[dict[str, Any]]:
-    """The rows, each with the status its consumer's curation policy gives its category."""
-    if consumer is None:
-        return [dict(row) for row in rows]
-    statuses: dict[str | None, str] = {}  # by category: the policy is the same for all its rows
-    out = []
-    for row in rows:
-        values = dict(row)
-        if "status" not in values:
-            category = values.get("category")
-            status = statuses.get(category)
-            if status is None:
-                manual = consumer.policy(category, settings) == "manual"
-                status = statuses[category] = "awaiting" if manual else "pending"
-            values["status"] = status
-        out.append(values)
-    return out
+def _initial_status(consumer: Stage, settings: Settings) -> Callable[[str | None], str]:
+    """A new record's status by its category, as its consumer's curation policy says (asked once a
+    category)."""
+
+    @functools.cache
+    def status(category: str | None) -> str:
+        return "awaiting" if consumer.policy(category, settings) == "manual" else "pending"
+
+    return status
 
 
 def _bulk_insert(
-    db: Database, connection: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
+    db: Database, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]
 ) -> None:
-    """Insert many new records, skipping those whose natural key exists, without per-row SQL.
+    """Insert many new records, given column by column, skipping those whose natural key exists.
 
-    SQLite: one ``INSERT … SELECT`` from ``json_each`` over the rows as a JSON array. PostgreSQL:
-    ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING``. Both are
-    several times faster than row-by-row inserts.
+    A column with the same value in every record (a sitemap's pages share their domain, their sitemap
+    and most often their category) is sent once, as a parameter; the rest row by row. SQLite: one
+    ``INSERT … SELECT`` from ``json_each`` over those rows as a JSON array. PostgreSQL: ``COPY`` into a
+    temporary table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING``. Both are several times
+    faster than row-by-row inserts.
     Values are converted here as SQLAlchemy would (JSON serialised, dates formatted for SQLite).
     """
     dialect = connection.dialect
-    converters: list[Callable[[Any], Any] | None] = []
-    for key in keys:
-        column_type = table.c[key].type
-        if isinstance(column_type, JSON):
-            converters.append(_json_text)
+    count = len(next(iter(columns.values())))
+    shared: dict[str, Any] = {}  # column → the value every record has
+    varying: dict[str, Sequence[Any]] = {}
+    for name, values in columns.items():
+        if values.count(values[0]) == count:  # in C: a pass over the column
+            shared[name] = values[0]
         else:
-            processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-            converters.append(None if processor is None else _except_none(processor))
-    # Column by column: a value converted only where its column needs it, the rest left to C.
-    by_column = list(zip(*(row.values() for row in rows), strict=True))
-    for position, convert in enumerate(converters):
+            varying[name] = values
+    if not varying:  # one record, or the same many times: still sent as a row
+        name = next(iter(shared))
+        varying[name] = (shared.pop(name),)
+    if not db.is_postgres:
+        # SQLite evaluates a CURRENT_TIMESTAMP default for each row, which took a quarter of the
+        # insert into pages: the columns stamped by default get this moment, once.
+        for column in table.c:
+            if (
+                column.name not in columns
+                and column.server_default is not None
+                and isinstance(column.type, DateTime)
+            ):
+                shared[column.name] = now()
+    for name, value in shared.items():
+        convert = _converter(table.c[name].type, dialect)
         if convert is not None:
-            by_column[position] = tuple(map(convert, by_column[position]))
-    values = list(zip(*by_column, strict=True))
+            shared[name] = convert(value)
+    for name, values in varying.items():
+        convert = _converter(table.c[name].type, dialect)
+        if convert is not None:
+            varying[name] = tuple(map(convert, values))
+    rows = list(zip(*varying.values(), strict=True))
     # In natural-key order, the unique index grows at fewer places (a quarter faster on SQLite alone).
     unique = natural_key(table)
-    if all(name in keys and not table.c[name].nullable for name in unique):
-        values.sort(key=itemgetter(*(keys.index(name) for name in unique)))
-    columns = ", ".join(keys)
+    sorting = [position for position, name in enumerate(varying) if name in unique]
+    if sorting and all(name in columns and not table.c[name].nullable for name in unique):
+        rows.sort(key=itemgetter(*sorting))
+    names = ", ".join([*varying, *shared])
     if not db.is_postgres:
         # The rows as one JSON parameter: a single statement, which runs without the GIL. Row by row,
         # each row would wait for the GIL that the event loop's thread holds while it parses.
-        fields = [f"value ->> {position}" for position in range(len(keys))]
-        # SQLite evaluates a CURRENT_TIMESTAMP default for each row, which took a quarter of the
-        # insert into pages: the columns stamped by default get this moment, as one parameter.
-        stamped = [
-            column.name
-            for column in table.c
-            if column.name not in keys
-            and column.server_default is not None
-            and isinstance(column.type, DateTime)
-        ]
-        parameters: list[Any] = [json.dumps(values, allow_nan=False)]
-        if stamped:
-            stamp = Timestamp.dialect_impl(dialect).bind_processor(dialect)
-            parameters.append(now() if stamp is None else stamp(now()))
+        fields = [f"value ->> {position}" for position in range(len(varying))]
+        fields += [f"?{position}" for position in range(2, len(shared) + 2)]
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join([*keys, *stamped])})"
-            f" SELECT {', '.join([*fields, *['?2'] * len(stamped)])} FROM json_each(?1) WHERE true"
+            f"INSERT INTO {table.name} ({names}) SELECT {', '.join(fields)} FROM json_each(?1) WHERE true"
             " ON CONFLICT DO NOTHING",
-            tuple(parameters),
+            (json.dumps(rows, allow_nan=False), *shared.values()),
         )
         return
     staging = f"leadpipe_new_{table.name}"
+    copied = ", ".join(varying)
     connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table.name} WITH NO DATA"
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {copied} FROM {table.name} WITH NO DATA"
     )
-    copy = f"COPY {staging} ({columns}) FROM STDIN"
+    copy = f"COPY {staging} ({copied}) FROM STDIN"
     with driver(connection, copy) as raw, raw.cursor() as cursor, cursor.copy(copy) as rows_in:
-        for row in values:
+        for row in rows:
             rows_in.write_row(row)
+    given = [f"CAST(%({name})s AS {table.c[name].type.compile(dialect=dialect)})" for name in shared]
     connection.exec_driver_sql(
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING"
+        f"INSERT INTO {table.name} ({names}) SELECT {', '.join([copied, *given])} FROM {staging}"
+        " ON CONFLICT DO NOTHING",
+        shared,
     )
     connection.exec_driver_sql(f"DROP TABLE {staging}")
 
 
-def _except_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else convert(value)
+def _converter(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of ``column_type`` goes to the driver, as SQLAlchemy sends it; None: as it is."""
+    if isinstance(column_type, JSON):
+        return _json_text
+    processor: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return None
+    return lambda value: None if value is None else processor(value)
 
 
 def _json_text(value: Any) -> str:
