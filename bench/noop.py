@@ -36,6 +36,7 @@ STAGE = Stage(
     description="domain → nothing (benchmark)",
     concurrency=CONCURRENCY,
     batch_size=BATCH,
+    reads=(),  # like the bare loop's claim, which returns what it reads: the ids
 )
 
 PIPELINE = Pipeline([STAGE])

@@ -40,6 +40,25 @@ def test_claim_takes_at_most_the_batch_lowest_priority_number_first(db: Database
     assert statuses(db) == {"running": 20, "pending": 21}
 
 
+def test_a_claim_returns_the_fields_a_stage_reads_with_the_id_and_attempt(db: Database) -> None:
+    add_domains(db, ["reader.test"], country="DE")
+    reader = pipelines.touch_stage(reads=("name", "country"))
+    everything = pipelines.touch_stage()
+    with db.begin() as connection:
+        claimed = queue.claim(db, connection, reader, SETTINGS, "w", 10)
+        assert claimed is not None
+        assert claimed.items == [
+            {"id": claimed.ids[0], "attempts": 1, "name": "reader.test", "country": "DE"}
+        ]
+        connection.execute(update(domains).values(status="pending"))
+        claimed = queue.claim(db, connection, everything, SETTINGS, "w", 10)
+    assert claimed is not None
+    assert {"name", "country", "site_url", "status", "curation"} <= claimed.items[0].keys()
+    assert "lease_token" not in claimed.items[0]  # the engine's bookkeeping is never returned
+    with pytest.raises(ValueError, match=r"reads \['nmae'\], which domains does not have"):
+        pipelines.touch_stage(reads=("nmae",))
+
+
 def test_items_not_yet_due_are_not_claimed(db: Database) -> None:
     add_domains(db, ["later.test"])
     with db.begin() as connection:

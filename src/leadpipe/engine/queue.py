@@ -244,7 +244,10 @@ def _statements(db: Database, connection: Connection, stage: Stage, settings: Se
         _hot.clear()
     finish = _finish_statement(db, stage)
     table = stage.table
-    returned = [column for column in table.c if column.name not in _BOOKKEEPING]
+    if stage.reads is None:
+        returned = [column for column in table.c if column.name not in _BOOKKEEPING]
+    else:
+        returned = [table.c[name] for name in dict.fromkeys(("id", "attempts", *stage.reads))]
     built = _Hot(
         _Compiled.of(_claim_statement(db, stage, settings).returning(*returned), connection, returned),
         _Compiled.of(finish, connection),

@@ -106,6 +106,9 @@ class Stage:
     ``missing_outputs`` is a condition naming done items whose downstream records never appeared.
     ``context`` adds to claimed items what their handler needs beyond their own row (a page's domain
     and its country), read in the claim's short transaction so handlers never touch the database.
+    ``reads`` names the fields of its input records that the handler (and ``context``) read; a claim
+    returns those, with ``id`` and ``attempts``, which the engine reads. ``None``: every field but
+    the engine's own bookkeeping. Each field returned costs every claimed item its decoding.
     """
 
     name: str
@@ -126,6 +129,12 @@ class Stage:
     # A column: at most one item with the same value runs at a time (one page per domain), so a rule
     # about the group ("none once the domain has its contacts") sees each result before the next claim.
     one_at_a_time: str | None = None
+    reads: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.reads or () if name not in self.table.c]
+        if unknown:
+            raise ValueError(f"stage {self.name!r} reads {unknown}, which {self.table.name} does not have")
 
     def policy(self, category: str | None, settings: Settings) -> Policy:
         """Whether a new item of ``category`` goes forward on its own or waits for a person."""

@@ -90,4 +90,5 @@ STAGE = Stage(
             sitemap_files.select().with_only_columns(sitemap_files.c.domain_id).scalar_subquery()
         )
     ),
+    reads=("name", "sitemap_hint"),
 )

@@ -28,4 +28,5 @@ STAGE = Stage(
     max_runtime_seconds=10,
     max_attempts=3,
     missing_outputs=lambda: (businesses.c.outcome == "domain") & businesses.c.domain_id.is_(None),
+    reads=("website", "country"),
 )

@@ -191,4 +191,5 @@ STAGE = Stage(
     curation={**dict.fromkeys(CONTACT_LIKE, "auto"), "*": "manual"},
     context=_load_domains,
     one_at_a_time="domain_id",
+    reads=("domain_id", "url", "category"),
 )

@@ -105,4 +105,5 @@ STAGE = Stage(
     max_attempts=3,
     skip_when={"domain page budget reached": _over_budget},
     missing_outputs=_no_pages,
+    reads=("domain_id", "url", "site"),
 )

@@ -313,4 +313,5 @@ STAGE = Stage(
     backoff=Backoff(base=60),
     skip_when={"not an email": lambda settings: contacts.c.kind != "email"},
     context=_load_checks,
+    reads=("value",),
 )
