@@ -6,7 +6,8 @@ For each backend (PostgreSQL, SQLite) and each number of worker processes (1, 4)
 database brought to leadpipe's schema by its migrations and seeded with ``--items`` pending domains:
 
 * engine: ``leadpipe worker --until-idle`` processes running ``bench/noop.py``, one no-op stage
-  (its handler returns ``Result(outcome="ok")``) whose batch size and slots are ``--batch``;
+  (its handler returns ``Result(outcome="ok")`` and reads no field, so its claim returns each item's
+  id and attempt, as the bare loop's returns ids and tokens) whose batch size and slots are ``--batch``;
 * bare: processes running this script's bare loop: raw psycopg 3 or sqlite3, no ORM, one claim
   transaction (a MATERIALIZED CTE with FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE and
   UPDATE … RETURNING on SQLite) then one fenced completion of the whole batch, until nothing is left.
