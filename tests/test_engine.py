@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Connection, Text, cast, exists, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
@@ -346,6 +347,50 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
     with db.engine.connect() as connection:
         moments = connection.execute(select(*stamped).where(pages.c.domain_id == ids["bulk.test"])).all()
     assert all(now() - timedelta(minutes=1) < utc(moment) <= now() for row in moments for moment in row)
+
+
+def test_values_equal_in_python_but_not_in_json_are_each_written_as_given(db: Database) -> None:
+    from leadpipe.stages import PIPELINE as REAL
+
+    add_domains(db, ["flags.test"])
+    domain_id = domain(db, "flags.test")["id"]
+    rows = [
+        {"domain_id": domain_id, "url": f"http://site/{i}", "details": {"flag": 1 if i == 0 else True}}
+        for i in range(queue.BULK_ROWS)
+    ]
+    with db.begin() as connection:
+        queue.write(db, connection, REAL, Settings(database_url=db.url), Insert(pages, rows))
+    with db.engine.connect() as connection:
+        stored: dict[str, str] = dict(
+            connection.execute(select(pages.c.url, cast(pages.c.details, Text))).all()
+        )
+    # As text: in Python, {"flag": 1} == {"flag": True}.
+    assert stored["http://site/0"].replace(" ", "") == '{"flag":1}'
+    assert stored["http://site/1"].replace(" ", "") == '{"flag":true}'
+
+
+def test_a_value_too_long_for_its_column_fares_in_bulk_as_it_does_row_by_row(db: Database) -> None:
+    """PostgreSQL refuses it either way (an explicit cast would have cut it short); SQLite keeps it."""
+    from leadpipe.stages import PIPELINE as REAL
+
+    too_long = "x" * (pages.c.lastmod.type.length + 10)  # type: ignore[attr-defined]
+    fates: dict[int, object] = {}
+    for count in (10, queue.BULK_ROWS):
+        add_domains(db, [f"{count}.test"])
+        domain_id = domain(db, f"{count}.test")["id"]
+        rows = [
+            {"domain_id": domain_id, "url": f"http://site/{i}", "lastmod": too_long} for i in range(count)
+        ]
+        try:
+            with db.begin() as connection:
+                queue.write(db, connection, REAL, Settings(database_url=db.url), Insert(pages, rows))
+        except DBAPIError:
+            fates[count] = "refused"
+        else:
+            with db.engine.connect() as connection:
+                stored = connection.execute(select(pages.c.lastmod).where(pages.c.domain_id == domain_id))
+                fates[count] = {len(value) for value in stored.scalars()}
+    assert fates[10] == fates[queue.BULK_ROWS] == ("refused" if db.is_postgres else {len(too_long)})
 
 
 def test_an_item_whose_result_the_database_refuses_is_dead_with_the_reason_and_its_batch_commits(
