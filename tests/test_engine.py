@@ -60,6 +60,29 @@ def test_a_claim_returns_the_fields_a_stage_reads_with_the_id_and_attempt(db: Da
         pipelines.touch_stage(reads=("nmae",))
 
 
+def test_a_claim_on_sqlite_scans_its_own_index_without_statistics(db: Database) -> None:
+    """leadpipe never runs ANALYZE: a claim must not sort every pending item to find the first."""
+    if db.is_postgres:
+        pytest.skip("PostgreSQL plans with the statistics autovacuum keeps")
+    add_domains(db, [f"d{i}.test" for i in range(200)])
+    from leadpipe.stages import PIPELINE as REAL
+
+    with db.begin() as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        for stage in (STAGE, REAL["scrape"]):  # a plain claim, and one item of a domain at a time
+            claim = queue._statements(db, connection, stage, SETTINGS).claim
+            parameters = dict(claim.constants, limit=10, scan=80, owner="w", token="t")
+            parameters.update(now="2100-01-01 00:00:00", lease_expires="2100-01-01 00:00:00")
+            assert claim.order is not None  # SQLite's parameters are positional
+            explain = "EXPLAIN QUERY PLAN " + claim.sql
+            plan = [row[-1] for row in raw.execute(explain, [parameters[name] for name in claim.order])]
+            name = stage.table.name
+            # Its candidates in their order, from its partial index; not every pending item, sorted.
+            assert f"SCAN {name} USING INDEX ix_{name}_claim" in plan, plan
+            assert f"SEARCH {name} USING INDEX ix_{name}_status_finished (status=?)" not in plan, plan
+
+
 def test_items_not_yet_due_are_not_claimed(db: Database) -> None:
     add_domains(db, ["later.test"])
     with db.begin() as connection:

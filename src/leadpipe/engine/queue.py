@@ -8,6 +8,7 @@ so a worker whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import uuid
@@ -249,12 +250,33 @@ def _statements(db: Database, connection: Connection, stage: Stage, settings: Se
     else:
         returned = [table.c[name] for name in dict.fromkeys(("id", "attempts", *stage.reads))]
     built = _Hot(
-        _Compiled.of(_claim_statement(db, stage, settings).returning(*returned), connection, returned),
+        _claim(db, connection, stage, settings, returned),
         _Compiled.of(finish, connection),
         _Compiled.of(finish.returning(table.c.id), connection, [table.c.id]),
     )
     _hot[key] = (stage, settings, built)
     return built
+
+
+def _claim(
+    db: Database, connection: Connection, stage: Stage, settings: Settings, returned: list[Column[Any]]
+) -> _Compiled:
+    compiled = _Compiled.of(_claim_statement(db, stage, settings).returning(*returned), connection, returned)
+    if db.is_postgres:
+        return compiled
+    # Without statistics (leadpipe never runs ANALYZE), SQLite would seek the status index and sort
+    # every pending item at each claim. The claim names its partial index: SQLite refuses the
+    # statement rather than claim any other way.
+    name = stage.table.name
+    scan = f"FROM {name} \nWHERE {name}.status = 'pending'"
+    if compiled.sql.count(scan) != 1:
+        raise RuntimeError(f"cannot name the index of {name}'s claim in: {compiled.sql}")
+    return dataclasses.replace(
+        compiled,
+        sql=compiled.sql.replace(
+            scan, f"FROM {name} INDEXED BY ix_{name}_claim \nWHERE {name}.status = 'pending'"
+        ),
+    )
 
 
 # The engine's own record keeping, which a handler has no use for: a claim does not return it (on
