@@ -290,30 +290,6 @@ def test_a_stage_rule_beyond_status_skips_items_with_a_reason(db: Database, sett
     }
 
 
-def test_upkeep_marks_excluded_items_in_at_most_a_twentieth_of_its_time(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The pass looks at every pending item under SQLite's write lock; on a large backlog it is paced."""
-    passes: list[float] = []
-    real = queue.skip_ineligible
-
-    def slow_pass(*args: object, **kwargs: object) -> int:
-        passes.append(time.monotonic())
-        time.sleep(0.05)  # as a pass over a large backlog takes
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(queue, "skip_ineligible", slow_pass)
-    worker = Worker(db, PIPELINE, settings)
-    for _ in range(10):  # ten ticks within the pause of about 19 x 0.05 s that the first pass earns
-        with db.begin() as connection:
-            worker._upkeep(connection)
-    assert len(passes) == 1
-    time.sleep(1.0)
-    with db.begin() as connection:
-        worker._upkeep(connection)
-    assert len(passes) == 2
-
-
 READS: list[str] = []
 
 

@@ -17,7 +17,6 @@ import os
 import random
 import signal
 import socket
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -72,7 +71,6 @@ class StageRun:
     paused: str | None = None
     idle: bool = False  # its last claim found nothing due
     claiming: int = 0  # slots promised to claims on their way
-    settle_after: float = 0.0  # when upkeep next marks the items the stage's rules exclude (monotonic)
 
     @property
     def free(self) -> int:
@@ -545,13 +543,8 @@ class Worker:
         for run in self.runs.values():
             tokens = sorted({flight.batch.token for flight in run.items.values()})
             queue.renew(self.db, connection, run.stage, tokens)
-            if time.monotonic() >= run.settle_after:
-                started = time.monotonic()
-                skipped = queue.skip_ineligible(self.db, connection, run.stage, self.settings)
-                self.counts[f"{run.stage.name}.skipped"] += skipped
-                # It looks at every pending item, under SQLite's write lock: 0.3 s for 20,000 pending
-                # pages of 200,000. Paced to a twentieth of the time; the claim never takes them anyway.
-                run.settle_after = time.monotonic() + 19 * (time.monotonic() - started)
+            skipped = queue.skip_ineligible(self.db, connection, run.stage, self.settings)
+            self.counts[f"{run.stage.name}.skipped"] += skipped
         for stage in self.pipeline:
             reaped = queue.reap(self.db, connection, stage)
             if reaped:
