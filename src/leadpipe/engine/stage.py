@@ -18,9 +18,9 @@ if TYPE_CHECKING:  # the stage declarations are read by commands that never touc
     from sqlalchemy import ColumnElement, Connection, Table
 
 Item = Mapping[str, Any]
-"""A claimed record: its id, its attempts (this one included) and the fields its stage ``reads``
-(unless it says, every column but the engine's lease and timestamps); and what the stage's
-``context`` adds."""
+"""A claimed record: its id, its attempts (this one included) and the fields its stage ``reads`` (a
+stage that leaves ``reads`` unset gets every column but the engine's lease and timestamps); and what
+the stage's ``context`` adds."""
 
 
 class Permanent(Exception):
