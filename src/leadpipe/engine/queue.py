@@ -536,6 +536,7 @@ def write(
     if not output.rows:
         return None
     consumer = pipeline.by_table.get(output.table.name)
+    status = None if consumer is None else _initial_status(consumer, settings)
     # Rows with different keys must go in separate batches.
     by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in output.rows:
@@ -547,14 +548,12 @@ def write(
             for start in range(0, len(batch), BULK_SLICE):
                 part = batch[start : start + BULK_SLICE]
                 columns = dict(zip(keys, zip(*(row.values() for row in part), strict=True), strict=True))
-                if consumer is not None and "status" not in columns:
-                    categories = columns.get("category", (None,) * len(part))
-                    columns["status"] = tuple(map(_initial_status(consumer, settings), categories))
+                if status is not None and "status" not in columns:
+                    columns["status"] = tuple(map(status, columns.get("category", (None,) * len(part))))
                 _bulk_insert(db, connection, output.table, columns)
         else:
             rows = [dict(row) for row in batch]
-            if consumer is not None and "status" not in keys:
-                status = _initial_status(consumer, settings)
+            if status is not None and "status" not in keys:
                 for row in rows:
                     row["status"] = status(row.get("category"))
             dialect = postgresql if db.is_postgres else sqlite
