@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -494,6 +496,24 @@ def test_a_worker_never_runs_more_items_than_its_slots(db: Database, settings: S
     assert 3 < most <= 7  # more than one batch at a time, never more than the slots
 
 
+def on_the_loop(loop: asyncio.AbstractEventLoop, call: Callable[[Worker], None], worker: Worker) -> None:
+    """Make ``call`` on the worker's event loop from inside a transaction, and wait for it: at once
+    when the transaction runs on the loop's own thread (a quick one on SQLite), else from the
+    database thread."""
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if here is loop:
+        call(worker)
+        return
+
+    async def make() -> None:
+        call(worker)
+
+    asyncio.run_coroutine_threadsafe(make(), loop).result(5)
+
+
 @pytest.mark.parametrize("meanwhile", ["stop", "pause"])
 def test_what_a_commit_claims_while_the_worker_stops_or_the_stage_pauses_is_handed_back_unburnt(
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, meanwhile: str
@@ -509,10 +529,10 @@ def test_what_a_commit_claims_while_the_worker_stops_or_the_stage_pauses_is_hand
             worker, loop = first_commit.pop()
             if meanwhile == "pause":
                 pause_stage(connection, "touch", reason, by="test")
-            asyncio.run_coroutine_threadsafe(happen(worker), loop).result(5)
+            on_the_loop(loop, happen, worker)
         return outcome
 
-    async def happen(worker: Worker) -> None:
+    def happen(worker: Worker) -> None:
         if meanwhile == "stop":
             worker.stop()
         else:
@@ -561,11 +581,8 @@ def test_items_a_feeder_claims_while_the_worker_stops_are_handed_back_unburnt(
     def claim_then_stop(*args: object, **kwargs: object) -> queue.Claimed | None:
         claimed = real_claim(*args, **kwargs)  # type: ignore[arg-type]
         worker, loop = running[0]  # the stop lands before the claim comes back
-        asyncio.run_coroutine_threadsafe(stop(worker), loop).result(5)
+        on_the_loop(loop, Worker.stop, worker)
         return claimed
-
-    async def stop(worker: Worker) -> None:
-        worker.stop()
 
     async def scenario() -> None:
         worker = Worker(db, Pipeline([pipelines.touch_stage(batch_size=4, concurrency=4)]), settings)
@@ -578,3 +595,70 @@ def test_items_a_feeder_claims_while_the_worker_stops_are_handed_back_unburnt(
     with db.begin() as connection:
         attempts = connection.execute(select(domains.c.attempts)).scalars().all()
     assert set(attempts) == {0}
+
+
+@pytest.mark.parametrize("rows", [1, queue.BULK_ROWS])
+def test_only_a_quick_sqlite_transaction_runs_on_the_event_loops_thread(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    async def write_pages(item: Item, context: Context) -> Result:
+        urls = [f"https://{item['name']}/{number}" for number in range(rows)]
+        return Result(outputs=[Insert(pages, [{"domain_id": item["id"], "url": url} for url in urls])])
+
+    real_commit = queue.commit
+    threads: list[str] = []
+
+    def commit(*args: object) -> queue.Outcome:
+        threads.append(threading.current_thread().name)
+        return real_commit(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue, "commit", commit)
+    add_domains(db, ["pages.test"])
+    stage = pipelines.touch_stage(handler=write_pages, reads=("name",))
+    assert run_until_idle(db, settings, Pipeline([stage]))["touch.done"] == 1
+    assert pages_per_domain(db) == {domain(db, "pages.test")["id"]: rows}
+    # A commit that writes rows by the thousand stays on the database thread, as everything does on
+    # PostgreSQL, where each statement is a round trip to the server.
+    on_the_loop = rows < queue.BULK_ROWS and not db.is_postgres
+    assert threads == ["MainThread" if on_the_loop else "leadpipe-db_0"]
+
+
+def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(
+    db: Database, settings: Settings
+) -> None:
+    if db.is_postgres:
+        pytest.skip("SQLite's one write lock")
+    held = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+
+    # No upkeep while the lock is held: its transaction, waiting on the database thread, would send
+    # the claims there too.
+    settings = settings.model_copy(update={"heartbeat_seconds": 60})
+    stage = pipelines.touch_stage(lease_seconds=300)
+
+    async def scenario() -> float:
+        worker = Worker(db, Pipeline([stage]), settings)
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)  # registered, and claiming on the loop's thread (nothing is due)
+        held.execute("BEGIN IMMEDIATE")
+        held.executemany("INSERT INTO domains (name) VALUES (?)", [(f"site{i}.test",) for i in range(5)])
+        longest = 0.0
+        start = last = time.monotonic()
+        while last - start < 1.0:  # the worker's claims wait for the lock all along
+            await asyncio.sleep(0.01)
+            moment = time.monotonic()
+            longest, last = max(longest, moment - last), moment
+        held.execute("COMMIT")
+        for _ in range(400):  # up to 20 s
+            if statuses(db) == {"done": 5}:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(running, 20)
+        return longest
+
+    try:
+        longest = asyncio.run(scenario())
+    finally:
+        held.close()
+    assert statuses(db) == {"done": 5}
+    assert longest < 0.25  # one claim blocking the loop would have stopped it for the lock's second

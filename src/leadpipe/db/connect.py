@@ -8,6 +8,7 @@ behind a transaction-mode PgBouncer.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
+BUSY_TIMEOUT_MS = 60_000  # how long a SQLite transaction waits for the write lock
 
 
 class DatabaseError(Exception):
@@ -57,7 +59,9 @@ def _engine_for(url: str) -> Engine:
     if backend == "sqlite" and parsed.get_driver_name() in ("pysqlite", ""):
         if parsed.database in (None, "", ":memory:"):
             raise DatabaseError("an in-memory SQLite database cannot be shared by workers: name a file")
-        engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), connect_args={"timeout": 60})
+        engine = create_engine(
+            parsed.set(drivername="sqlite+pysqlite"), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -73,18 +77,39 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     for pragma in (
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
-        "PRAGMA busy_timeout=60000",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
         "PRAGMA foreign_keys=ON",
     ):
         dbapi_connection.execute(pragma)
 
 
+class WriteLockBusy(Exception):
+    """SQLite's write lock is held by another connection, and the transaction was not to wait for it."""
+
+
 def _sqlite_begin(connection: Connection) -> None:
     # A reader (Database.read) takes its snapshot without the write lock, so no writer waits for it.
-    read_only = connection.get_execution_options().get("leadpipe_read_only", False)
-    statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    options = connection.get_execution_options()
+    statement = "BEGIN" if options.get("leadpipe_read_only", False) else "BEGIN IMMEDIATE"
     with driver(connection, statement) as raw:  # on every transaction: SQLAlchemy's execution costs more
-        raw.execute(statement)
+        if options.get("leadpipe_wait", True):
+            raw.execute(statement)
+            return
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute(statement)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            raise WriteLockBusy(str(error)) from None
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def wait_for_write_lock(connection: Connection, wait: bool) -> None:
+    """Whether the next transactions of ``connection`` wait for SQLite's write lock (the default, for
+    up to a minute), or raise :class:`WriteLockBusy` at once while another connection holds it."""
+    connection.execution_options(leadpipe_wait=wait)
 
 
 @contextlib.contextmanager
