@@ -662,3 +662,25 @@ def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(
         held.close()
     assert statuses(db) == {"done": 5}
     assert longest < 0.25  # one claim blocking the loop would have stopped it for the lock's second
+
+
+def test_a_worker_waiting_for_its_turn_to_write_is_woken_when_the_turn_is_given_back(
+    db: Database, settings: Settings
+) -> None:
+    writers, other = db.writer_queue(), db.writer_queue()
+    if writers is None or other is None:
+        pytest.skip("SQLite's writers take turns")
+    assert writers.take(wait=True)
+    assert not other.take(wait=False)  # a quick transaction goes to the database thread instead
+    woken: list[float] = []
+    waiting = threading.Thread(target=lambda: woken.append(other.take(wait=True) and time.monotonic()))
+    waiting.start()
+    time.sleep(0.3)
+    assert not woken
+    given_back = time.monotonic()
+    writers.give_back()
+    waiting.join(5)
+    assert woken and woken[0] - given_back < 0.1  # SQLite's busy handler sleeps up to 100 ms a try
+    other.give_back()
+    assert writers.take(wait=False)
+    writers.give_back()

@@ -116,6 +116,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpipe-db")
         self._connection: Connection | None = None  # the worker's, see _transaction
         self._on_db_thread = 0  # transactions given to the database thread and not yet back
+        self._writers = db.writer_queue()  # SQLite's: a turn is taken around each transaction
         # Set when an item lands in a StageRun.finished: a list and an event cost less per item than an
         # asyncio.Queue, and the commit loop takes all of them at once anyway.
         self._has_finished = asyncio.Event()
@@ -137,6 +138,9 @@ class Worker:
         if self._connection is None:
             self._connection = self.db.engine.connect()
         connection = self._connection
+        writers = self._writers
+        if writers is not None and not writers.take(wait=wait):
+            raise WriteLockBusy("another worker is writing")
         try:
             if not wait:
                 wait_for_write_lock(connection, False)
@@ -149,6 +153,9 @@ class Worker:
         except DBAPIError:
             self._disconnect()
             raise
+        finally:
+            if writers is not None:
+                writers.give_back()
 
     def _disconnect(self) -> None:
         """Close the worker's connection, discarding it rather than pooling it (between transactions)."""
