@@ -7,6 +7,7 @@ import itertools
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -628,26 +629,36 @@ def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(
 ) -> None:
     if db.is_postgres:
         pytest.skip("SQLite's one write lock")
-    held = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
-
     # No upkeep while the lock is held: its transaction, waiting on the database thread, would send
     # the claims there too.
     settings = settings.model_copy(update={"heartbeat_seconds": 60})
     stage = pipelines.touch_stage(lease_seconds=300)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:  # another writer, in a thread of its own, as another process would
+        held = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+        held.execute("BEGIN IMMEDIATE")
+        held.executemany("INSERT INTO domains (name) VALUES (?)", [(f"site{i}.test",) for i in range(5)])
+        locked.set()
+        release.wait(10)
+        held.execute("COMMIT")
+        held.close()
 
     async def scenario() -> float:
         worker = Worker(db, Pipeline([stage]), settings)
         running = asyncio.create_task(worker.run())
         await asyncio.sleep(0.3)  # registered, and claiming on the loop's thread (nothing is due)
-        held.execute("BEGIN IMMEDIATE")
-        held.executemany("INSERT INTO domains (name) VALUES (?)", [(f"site{i}.test",) for i in range(5)])
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        locked.wait(5)
         longest = 0.0
         start = last = time.monotonic()
         while last - start < 1.0:  # the worker's claims wait for the lock all along
             await asyncio.sleep(0.01)
             moment = time.monotonic()
             longest, last = max(longest, moment - last), moment
-        held.execute("COMMIT")
+        release.set()
+        holder.join(5)
         for _ in range(400):  # up to 20 s
             if statuses(db) == {"done": 5}:
                 break
@@ -656,12 +667,59 @@ def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(
         await asyncio.wait_for(running, 20)
         return longest
 
-    try:
-        longest = asyncio.run(scenario())
-    finally:
-        held.close()
+    longest = asyncio.run(scenario())
     assert statuses(db) == {"done": 5}
     assert longest < 0.25  # one claim blocking the loop would have stopped it for the lock's second
+
+
+def test_a_worker_takes_its_turn_to_write(db: Database, settings: Settings) -> None:
+    turn = db.writer_queue()
+    if turn is None:
+        pytest.skip("SQLite's writers take turns")
+    settings = settings.model_copy(update={"heartbeat_seconds": 60})
+    add_domains(db, [f"site{i}.test" for i in range(5)])
+
+    async def scenario() -> Counter[str]:
+        assert turn.take(wait=True)
+        worker = Worker(db, Pipeline([pipelines.touch_stage(lease_seconds=300)]), settings)
+        running = asyncio.create_task(worker.run(until_idle=True))
+        await asyncio.sleep(1)
+        waiting = statuses(db)  # no claim while another worker has the turn
+        turn.give_back()
+        await asyncio.wait_for(running, 20)
+        return waiting
+
+    assert asyncio.run(scenario()) == {"pending": 5}
+    assert statuses(db) == {"done": 5}
+
+
+def test_a_transaction_left_on_the_database_thread_by_a_cancelled_caller_is_not_overlapped(
+    db: Database, settings: Settings
+) -> None:
+    spans: list[tuple[str, float, float]] = []
+
+    def slow(connection: Connection) -> None:
+        start = time.monotonic()
+        time.sleep(0.3)
+        spans.append(("slow", start, time.monotonic()))
+
+    def quick(connection: Connection) -> None:
+        spans.append(("quick", time.monotonic(), time.monotonic()))
+
+    async def scenario() -> None:
+        worker = Worker(db, Pipeline([]), settings)
+        worker._writers = None  # no turn to hide behind, as where the OS has no flock
+        await worker._db(lambda connection: None)  # the connection is open
+        left = asyncio.create_task(worker._db(slow))
+        await asyncio.sleep(0.05)
+        left.cancel()  # its transaction goes on, on the database thread
+        await worker._db(quick, quick=True)
+        await asyncio.get_running_loop().run_in_executor(worker._executor, worker._disconnect)
+        worker._executor.shutdown(wait=True)
+
+    asyncio.run(scenario())
+    (first, _, slow_end), (second, quick_start, _) = spans
+    assert (first, second) == ("slow", "quick") and quick_start >= slow_end
 
 
 def test_a_worker_waiting_for_its_turn_to_write_is_woken_when_the_turn_is_given_back(

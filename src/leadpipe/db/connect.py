@@ -8,11 +8,12 @@ behind a transaction-mode PgBouncer.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 try:
     import fcntl
@@ -104,7 +105,7 @@ def _sqlite_begin(connection: Connection) -> None:
         try:
             raw.execute(statement)
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY and the like too
                 raise
             raise WriteLockBusy(str(error)) from None
         finally:
@@ -119,28 +120,29 @@ def wait_for_write_lock(connection: Connection, wait: bool) -> None:
 
 class WriterQueue:
     """Where leadpipe's workers on one SQLite file take turns at its write lock: an OS lock on a file
-    beside the database (``leadpipe.db-writers``).
+    beside the database (``<database file>-writers``).
 
     SQLite's own busy handler retries in sleeps that grow to 100 ms: under four busy workers, one
     waited a fifth of a second while the lock went round the others, and the lock sat idle between
-    turns. A worker blocked here is woken the moment the lock is given back. The turn only orders
-    leadpipe's workers: SQLite's lock still guards the data against every writer.
+    turns. A worker blocked here is woken the moment the turn is given back (polling every
+    millisecond instead cost 8% of the throughput of four workers). The turn only orders leadpipe's
+    workers: SQLite's lock still guards the data against every writer.
     """
 
     def __init__(self, database_path: str) -> None:
         self.path = f"{database_path}-writers"
-        self._turn: BinaryIO | None = None
+        self._turn: int | None = None  # the file descriptor that holds the turn
 
     def take(self, *, wait: bool) -> bool:
         """Take the turn: wait for it, or return False at once when another worker has it."""
-        turn = open(self.path, "ab")  # noqa: SIM115 - held until give_back: closing it gives the turn back
+        turn = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(turn, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            turn.close()
+            os.close(turn)
             return False
         except BaseException:
-            turn.close()
+            os.close(turn)
             raise
         self._turn = turn
         return True
@@ -148,7 +150,7 @@ class WriterQueue:
     def give_back(self) -> None:
         turn, self._turn = self._turn, None
         if turn is not None:
-            turn.close()
+            os.close(turn)  # closing the descriptor releases its lock
 
 
 @contextlib.contextmanager

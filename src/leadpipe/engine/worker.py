@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -115,7 +116,7 @@ class Worker:
         self.counts: Counter[str] = Counter()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpipe-db")
         self._connection: Connection | None = None  # the worker's, see _transaction
-        self._on_db_thread = 0  # transactions given to the database thread and not yet back
+        self._using = threading.Lock()  # held by the thread running a transaction on the connection
         self._writers = db.writer_queue()  # SQLite's: a turn is taken around each transaction
         # Set when an item lands in a StageRun.finished: a list and an event cost less per item than an
         # asyncio.Queue, and the commit loop takes all of them at once anyway.
@@ -127,21 +128,28 @@ class Worker:
     # -- database access ---------------------------------------------------------------------------
 
     def _transaction(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
-        """Run ``work`` in one transaction on the worker's own connection (on the database thread, or
-        on the event loop's when it does not wait: see :meth:`_db`).
+        """Run ``work`` in one transaction on the worker's own connection: on the database thread, or,
+        when it is not to wait (see :meth:`_db`), on the event loop's, or not at all
+        (:class:`WriteLockBusy`).
 
         The connection is kept open from one transaction to the next: a pool checkout with its
         liveness ping would cost a round trip per transaction. After any database error it is
         dropped, so a connection lost with the server (a PostgreSQL restart) is replaced by a new one
         when :meth:`_db` tries again.
         """
-        if self._connection is None:
-            self._connection = self.db.engine.connect()
-        connection = self._connection
+        # One thread at a time: a transaction left running on the database thread by a cancelled
+        # caller may still hold the connection.
+        if not self._using.acquire(blocking=wait):
+            raise WriteLockBusy("the database thread is using the connection")
         writers = self._writers
-        if writers is not None and not writers.take(wait=wait):
-            raise WriteLockBusy("another worker is writing")
+        turn = False
         try:
+            turn = writers is not None and writers.take(wait=wait)
+            if writers is not None and not turn:
+                raise WriteLockBusy("another worker is writing")
+            if self._connection is None:
+                self._connection = self.db.engine.connect()
+            connection = self._connection
             if not wait:
                 wait_for_write_lock(connection, False)
             try:
@@ -151,14 +159,20 @@ class Worker:
                 if not wait:
                     wait_for_write_lock(connection, True)
         except DBAPIError:
-            self._disconnect()
+            self._drop_connection()
             raise
         finally:
-            if writers is not None:
+            if writers is not None and turn:
                 writers.give_back()
+            self._using.release()
 
     def _disconnect(self) -> None:
-        """Close the worker's connection, discarding it rather than pooling it (between transactions)."""
+        """Close the worker's connection, once no transaction uses it (database thread)."""
+        with self._using:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        """Close the worker's connection, discarding it rather than pooling it."""
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):  # a lost connection may fail to close: it is gone
@@ -166,26 +180,23 @@ class Worker:
                 connection.close()
 
     async def _db(self, work: Callable[[Connection], T], *, retry: bool = True, quick: bool = False) -> T:
-        """Run ``work`` in one transaction on the database thread; wait out a lost database.
+        """Run ``work`` in one transaction, on the database thread but for a quick one on SQLite; wait
+        out a lost database.
 
-        A ``quick`` transaction (a claim, a commit of a few rows) on SQLite runs on the event loop's
-        own thread when SQLite's write lock is free and the database thread has nothing to do: it
-        blocks the loop for a millisecond or two, and spares the two hand-offs between threads and
-        the fight for the GIL, which cost more than the transaction itself. Waiting for the lock, and
-        every long transaction, stays on the database thread.
+        A ``quick`` transaction (a claim, a hand-back, a small commit) on SQLite runs on the event
+        loop's own thread when the connection is open and free, and SQLite's write lock too: it blocks
+        the loop for a millisecond or so, and spares the two hand-offs between threads and the GIL
+        passed to and fro, which cost more than the transaction itself. Waiting for the lock,
+        connecting, and every long transaction stay on the database thread.
         """
         loop = asyncio.get_running_loop()
-        inline = quick and not self.db.is_postgres and not self._on_db_thread
+        inline = quick and not self.db.is_postgres
         delay = 0.2
         while True:
             try:
-                if inline:
+                if inline and self._connection is not None:
                     return self._transaction(work, wait=False)
-                self._on_db_thread += 1
-                try:
-                    return await loop.run_in_executor(self._executor, self._transaction, work)
-                finally:
-                    self._on_db_thread -= 1
+                return await loop.run_in_executor(self._executor, self._transaction, work)
             except WriteLockBusy:
                 inline = False  # wait for the lock on the database thread
             except DBAPIError as error:
@@ -462,7 +473,7 @@ class Worker:
     async def _commit(self, taken: list[tuple[StageRun, list[queue.Done | queue.Failed]]]) -> None:
         """Commit finished items and, in the same transaction, claim as many for the slots they free.
 
-        Claiming there spares the feeder a transaction and a trip to the database thread per batch."""
+        Claiming there spares the feeder a transaction per batch."""
         split = [
             (
                 run,
@@ -492,7 +503,7 @@ class Worker:
         claims: dict[str, queue.Claimed | None] = {}
         failure: Exception | None = None
         try:
-            outcomes, claims = await self._db(write, quick=_rows_written(split) < queue.BULK_ROWS)
+            outcomes, claims = await self._db(write, quick=_is_quick(split))
         except Exception as error:
             failure = error
         finally:
@@ -645,15 +656,19 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
         connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
 
 
-def _rows_written(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]) -> int:
-    """How many new records a commit of these items writes."""
-    return sum(
-        len(output.rows)
+QUICK_FAILURES = 20  # a failed item is a statement of its own: a third of a millisecond on SQLite
+
+
+def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]) -> bool:
+    """Whether a commit is small enough for the event loop's thread (see :meth:`Worker._db`): fewer
+    than ``BULK_ROWS`` records changed or written, and a few failed items."""
+    failures = sum(len(failed) for _, _, failed in split)
+    changed = sum(
+        1 + sum(len(output.rows) if isinstance(output, Insert) else 1 for output in item.result.outputs)
         for _, done, _ in split
         for item in done
-        for output in item.result.outputs
-        if isinstance(output, Insert)
     )
+    return failures <= QUICK_FAILURES and changed + failures < queue.BULK_ROWS
 
 
 def _alive(pid: int) -> bool:

@@ -123,8 +123,8 @@ def _normalized(value: str) -> str | None:
 class EmailChecks:
     """This worker's count of paid verifier calls, checked against the caps in ``email_checks``.
 
-    Every read is one short transaction on an engine of its own (the worker's connection belongs to
-    its database thread), run in a thread so the event loop never waits on it.
+    Every read is one short transaction on an engine of its own (the worker's connection is the
+    engine's, one transaction at a time), run in a thread so the event loop never waits on it.
     """
 
     def __init__(self, settings: Settings) -> None:
