@@ -125,7 +125,7 @@ class WriterQueue:
     SQLite's own busy handler retries in sleeps that grow to 100 ms: under four busy workers, one
     waited a fifth of a second while the lock went round the others, and the lock sat idle between
     turns. A worker blocked here is woken the moment the turn is given back (polling every
-    millisecond instead cost 8% of the throughput of four workers). The turn only orders leadpipe's
+    millisecond instead cost four workers 5-13% of their throughput). The turn only orders leadpipe's
     workers: SQLite's lock still guards the data against every writer.
     """
 
