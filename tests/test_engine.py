@@ -19,6 +19,7 @@ from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
+from leadpipe.engine import worker as worker_module
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
 from leadpipe.engine.worker import Worker, WorkerFailed, pause_stage
 from tests import pipelines
@@ -672,10 +673,13 @@ def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(
     assert longest < 0.25  # one claim blocking the loop would have stopped it for the lock's second
 
 
-def test_a_worker_takes_its_turn_to_write(db: Database, settings: Settings) -> None:
+def test_a_worker_takes_its_turn_to_write_and_says_when_it_waits_long(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     turn = db.writer_queue()
     if turn is None:
         pytest.skip("SQLite's writers take turns")
+    monkeypatch.setattr(worker_module, "SLOW_TRANSACTION_SECONDS", 0.3)
     settings = settings.model_copy(update={"heartbeat_seconds": 60})
     add_domains(db, [f"site{i}.test" for i in range(5)])
 
@@ -691,6 +695,11 @@ def test_a_worker_takes_its_turn_to_write(db: Database, settings: Settings) -> N
 
     assert asyncio.run(scenario()) == {"pending": 5}
     assert statuses(db) == {"done": 5}
+    waits = [record.getMessage() for record in caplog.records if "has waited" in record.getMessage()]
+    assert waits[:2] == [
+        "a database transaction has waited 0.3s: the database, or its write lock, is held elsewhere",
+        "a database transaction has waited 0.6s: the database, or its write lock, is held elsewhere",
+    ]
 
 
 def test_a_transaction_left_on_the_database_thread_by_a_cancelled_caller_is_not_overlapped(

@@ -196,7 +196,7 @@ class Worker:
             try:
                 if inline and self._connection is not None:
                     return self._transaction(work, wait=False)
-                return await loop.run_in_executor(self._executor, self._transaction, work)
+                return await _said_when_slow(loop.run_in_executor(self._executor, self._transaction, work))
             except WriteLockBusy:
                 inline = False  # wait for the lock on the database thread
             except DBAPIError as error:
@@ -699,6 +699,28 @@ def _is_transient(error: DBAPIError) -> bool:
         "could not serialize",
     )
     return any(marker in text for marker in markers)
+
+
+SLOW_TRANSACTION_SECONDS = 60.0  # a transaction waiting this long is logged, again at each multiple
+
+
+async def _said_when_slow(transaction: asyncio.Future[T]) -> T:
+    """The result of a transaction on the database thread, with a warning each minute it waits: a
+    database or a write lock held for ever (a worker stopped while it holds its turn) is not silent."""
+    waited = 0.0
+    while True:
+        try:
+            done, _ = await asyncio.wait([transaction], timeout=SLOW_TRANSACTION_SECONDS)
+        except asyncio.CancelledError:
+            transaction.cancel()  # not yet begun on the database thread: it never will
+            raise
+        if done:
+            return transaction.result()
+        waited += SLOW_TRANSACTION_SECONDS
+        log.warning(
+            "a database transaction has waited %gs: the database, or its write lock, is held elsewhere",
+            waited,
+        )
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
