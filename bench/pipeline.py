@@ -55,8 +55,8 @@ setting at its default. Each database gets two runs, each on a fresh database:
    database together under a fifth of the time" is judged on their share of it. The same buckets
    are shown for the event loop's thread alone, in seconds and as a share of the wall: the loop is
    the one thread every item waits for; the database work runs beside it on the worker's database
-   thread, but for SQLite's quick transactions, which run on the loop's thread. py-spy pauses the process for each sample, so the profiled run is
-   somewhat slower; its wall time is printed.
+   thread, but for SQLite's quick transactions, which run on the loop's thread. py-spy pauses the
+   process for each sample, so the profiled run is somewhat slower; its wall time is printed.
 
 The CPU time the PostgreSQL backends serving a run used is shown, and so is the CPU time every other
 process on the machine used meanwhile: it takes from the same two cores, and the figures move with it.

@@ -90,7 +90,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 class WriteLockBusy(Exception):
-    """SQLite's write lock is held by another connection, and the transaction was not to wait for it."""
+    """A transaction that was not to wait cannot begin at once: SQLite's write lock is held by another
+    connection, or the turn at it (:class:`WriterQueue`) by another worker, or the worker's own
+    connection by its database thread."""
 
 
 def _sqlite_begin(connection: Connection) -> None:
