@@ -7,6 +7,7 @@ it); the test with rendering off runs everywhere, since it must not need a brows
 from __future__ import annotations
 
 import asyncio
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -219,3 +220,79 @@ def test_a_worker_renders_at_most_its_page_limit_at_once(web: Web, limit: int) -
     )
     assert all(isinstance(html, str) and 'data-ready="yes"' in html for html in results)
     assert loading["most"] == 1 if limit == 1 else loading["most"] > 1
+
+
+class Listener:
+    """A TCP and a UDP socket on one loopback port, noting each connection and datagram that reaches them.
+
+    A connection is noted as soon as it is accepted, before anything is read: one that sends nothing
+    (a preconnect, a refused handshake) counts too.
+    """
+
+    def __init__(self) -> None:
+        self.reached: list[str] = []
+        reached = self.reached
+
+        class Tcp(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                reached.append("a TCP connection")
+
+        class Udp(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                reached.append(f"a UDP datagram: {self.request[0][:32]!r}")
+
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Tcp)
+        self.port = self.tcp.server_address[1]
+        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", self.port), Udp)
+        for server in (self.tcp, self.udp):
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in (self.tcp, self.udp):
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    listening = Listener()
+    yield listening
+    listening.close()
+
+
+# Every way a page's script can open a connection of its own, at the listener; then the page's contacts.
+# WebRTC asks a STUN server (UDP) and a TURN server (TCP), and a second peer is given the listener as the
+# remote candidate, so it sends its connectivity checks there (UDP and TCP).
+PROBE = """const target = "127.0.0.1:PORT";
+fetch(`http://${target}/fetch`).catch(() => {});
+try { new WebSocket(`ws://${target}/socket`); } catch {}
+document.body.insertAdjacentHTML("beforeend", `<img src="http://${target}/img"><iframe src="http://${target}/frame"></iframe>`);
+async function webrtc() {
+  const offerer = new RTCPeerConnection({iceServers: [
+    {urls: `stun:${target}`}, {urls: `turn:${target}?transport=tcp`, username: "u", credential: "p"},
+  ]});
+  offerer.createDataChannel("probe");
+  const offer = await offerer.createOffer();
+  await offerer.setLocalDescription(offer);
+  const answerer = new RTCPeerConnection();
+  await answerer.setRemoteDescription(offer);
+  await answerer.setLocalDescription(await answerer.createAnswer());
+  for (const candidate of [
+    "candidate:1 1 udp 2122260223 127.0.0.1 PORT typ host",
+    "candidate:2 1 tcp 1518280447 127.0.0.1 PORT typ host tcptype passive",
+  ]) await answerer.addIceCandidate({candidate, sdpMid: "0"});
+}
+webrtc().finally(() => fetch("/api/kontakt.json").then((answer) => answer.json()).then((kontakt) => {
+  document.getElementById("root").innerHTML = `<a href="mailto:${kontakt.mail}">Mail</a>`;
+}));"""
+
+
+@needs_chromium
+def test_a_rendered_page_s_scripts_reach_no_address_the_guard_refuses(web: Web, listener: Listener) -> None:
+    web.add(SITE, "/probe", b'<html><body><div id="root"></div><script src="/assets/probe.js"></script>')
+    web.add(SITE, "/assets/probe.js", PROBE.replace("PORT", str(listener.port)).encode())
+    [html] = render(Settings(proxy=SecretStr(web.url)), f"http://{SITE}/probe")
+    assert isinstance(html, str) and 'href="mailto:hallo@react-baeckerei.de"' in html
+    assert listener.reached == []  # neither directly (WebRTC, a missed request) ...
+    assert web.requests_to("127.0.0.1") == []  # ... nor through the fetcher

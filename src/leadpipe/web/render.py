@@ -10,11 +10,15 @@ obeys the fetcher's rules without a second copy of them:
   fetcher has cached since it fetched the page; the page's scripts, data and styles are read as part of
   the page, as any browser would;
 - only GET requests are made: a page's POSTs (forms, analytics) could change something on the site;
-- pictures, video and fonts are never fetched, and WebSockets are refused: contacts need none of them.
+- pictures, video and fonts are never fetched, and WebSockets and every scheme but http(s) are refused:
+  contacts need none of them.
 
 Playwright cannot intercept a redirect's next hop (it lets the browser follow it unseen), which is why
-the fetcher, and not the browser, follows redirects. Chromium is also started with no proxy and a host
-resolver that resolves nothing, so a request that got past the handler would fail rather than leave.
+the fetcher, and not the browser, follows redirects. What Playwright cannot intercept at all must find
+no way out: Chromium is started with a host resolver that resolves nothing and a proxy that does not
+exist, which every connection of its network stack must take, loopback included (Chromium otherwise
+sends loopback directly). WebRTC opens its sockets outside the network stack, past both, so it is
+confined to proxied traffic: it sends no UDP (that proxy carries none), and its TCP meets the proxy.
 
 Chromium is the system's (``LEADPIPE_CHROMIUM_PATH``): Playwright never downloads a browser. A worker has
 one browser, started at its first render and closed with the worker (``aclose``); each render gets a
@@ -52,8 +56,11 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     # The fetcher answers every request, so Chromium itself needs no network (see the module notes).
-    "--no-proxy-server",
+    # ".invalid" never resolves (RFC 6761), and the resolver rules below refuse it too.
+    "--proxy-server=http://nowhere.invalid:9",
+    "--proxy-bypass-list=<-loopback>",
     "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 UNNEEDED = ("image", "media", "font")
 RESOURCE_MAX_BYTES = 10 * 1024 * 1024  # a script bundle can be large; past this, the page goes without
