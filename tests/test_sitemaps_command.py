@@ -54,6 +54,10 @@ def test_a_wait_past_max_wait_exits_3_naming_the_file_the_answer_and_the_wait(
     result = runner.invoke(app, ["sitemaps", "http://busy.test/sitemap.xml", "--max-wait", "1.5"])
     assert result.exit_code == 3
     assert "waiting 600s more would pass --max-wait (1.5s, 1s waited)" in result.stderr
+    web.add("eager.test", "/sitemap.xml", b"slow down", status=429, headers={"Retry-After": "0"})
+    result = runner.invoke(app, ["sitemaps", "http://eager.test/sitemap.xml", "--max-wait", "1"])
+    assert result.exit_code == 3  # a site asking for no wait at all still gets its retries counted
+    assert "(Retry-After: 0s); waiting 1s more would pass --max-wait (1s, 1s waited)" in result.stderr
 
 
 def test_a_sitemap_that_stops_answering_fails_the_command_in_one_line(web: Web, runner: CliRunner) -> None:

@@ -42,13 +42,15 @@ class Patience:
             try:
                 return await attempt()
             except RetryLater as later:
-                if self.waited + later.seconds > self.max_wait:
+                # At least a second a try, so a site asking for no wait at all cannot keep us for ever.
+                wait = max(later.seconds, 1.0)
+                if self.waited + wait > self.max_wait:
                     raise GaveUp(
-                        f"{later}; waiting {later.seconds:g}s more would pass --max-wait "
+                        f"{later}; waiting {wait:g}s more would pass --max-wait "
                         f"({self.max_wait:g}s, {self.waited:g}s waited): try again later"
                     ) from None
-                self.waited += later.seconds
-                await asyncio.sleep(later.seconds)
+                self.waited += wait
+                await asyncio.sleep(wait)
 
 
 def _sitemap_line(found: SitemapFound, as_json: bool) -> str:

@@ -11,8 +11,9 @@ A request passes these layers in order, each a small function of its own:
 5. the body: streamed, counted after transport decompression, and cut at a cap, so neither a huge
    file nor a gzip bomb is ever held in memory.
 
-Nothing here retries or sleeps on a 429/503: the caller turns :meth:`Response.retry_after` into the
-engine's ``RetryLater``, so no worker slot waits.
+Nothing here retries on a 429/503: the caller turns :meth:`Response.retry_after` into the engine's
+``RetryLater`` (`leadpipe.web.busy`), so no worker slot waits it out; meanwhile :meth:`Fetcher.slow_down`
+holds back that host's next requests, no longer than the longest Crawl-delay honoured.
 """
 
 from __future__ import annotations
