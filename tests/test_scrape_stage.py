@@ -22,6 +22,7 @@ NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 PIPELINE = Pipeline(
     [replace(discover.STAGE, max_attempts=1), sitemap_import.STAGE, scrape.STAGE], resources=REAL.resources
 )
+RETRYING = Pipeline([discover.STAGE, sitemap_import.STAGE, scrape.STAGE], resources=REAL.resources)
 
 
 def urlset(*paths: str, host: str) -> str:
@@ -39,13 +40,21 @@ def web() -> Iterator[Web]:
     server.stop()
 
 
-def run(db: Database, settings: Settings, web: Web, *names: str, **changes: Any) -> None:
+def run(
+    db: Database,
+    settings: Settings,
+    web: Web,
+    *names: str,
+    pipeline: Pipeline = PIPELINE,
+    max_wait: float = 0.0,
+    **changes: Any,
+) -> None:
     tuned = Settings(
         **{**settings.model_dump(), "proxy": web.url, "http_total_timeout_seconds": 15, **changes}
     )
     with db.begin() as connection:
         connection.execute(insert(domains), [{"name": name} for name in names])
-    run_until_idle(db, tuned, PIPELINE)
+    run_until_idle(db, tuned, pipeline, max_wait=max_wait)
 
 
 def found(db: Database, name: str) -> dict[tuple[str, str], Any]:
@@ -105,6 +114,53 @@ def test_a_site_s_contacts_are_found_best_pages_first(db: Database, settings: Se
         "de",
         "wordpress",
     )
+
+
+def test_a_sitemap_rate_limited_once_is_read_later_and_its_contact_page_scraped(
+    db: Database, settings: Settings, web: Web
+) -> None:
+    web.add_first("sonne-berlin.de", "/sitemap.xml", b"slow down", status=429, headers={"Retry-After": "1"})
+    web.add_xml("sonne-berlin.de", "/sitemap.xml", urlset("/kontakt", host="sonne-berlin.de"))
+    web.add("sonne-berlin.de", "/", b"<html><body>Willkommen!</body></html>")  # no link to /kontakt
+    web.add("sonne-berlin.de", "/kontakt", CONTACT.encode())
+    run(db, settings, web, "sonne-berlin.de", pipeline=RETRYING, max_wait=3, default_region="DE")
+    with db.engine.connect() as connection:
+        domain = connection.execute(select(domains).where(domains.c.name == "sonne-berlin.de")).one()
+    assert (domain.status, domain.outcome, domain.attempts) == ("done", "sitemaps", 2)
+    assert page_states(db, "sonne-berlin.de")["/kontakt"] == ("done", "contacts_found")
+    assert ("email", "info@sonne-berlin.de") in found(db, "sonne-berlin.de")
+
+
+def test_a_page_answering_5xx_or_behind_a_busy_robots_txt_is_retried_not_written_off(
+    db: Database, settings: Settings, web: Web
+) -> None:
+    web.add_xml(
+        "retry.test",
+        "/sitemap.xml",
+        f"<urlset {NS}><url><loc>http://retry.test/kontakt</loc></url>"
+        "<url><loc>http://www.retry.test/impressum</loc></url></urlset>",
+    )
+    web.add("retry.test", "/", b"<html><body>Willkommen!</body></html>")
+    web.add_first("retry.test", "/kontakt", b"oops", status=502)
+    web.add("retry.test", "/kontakt", CONTACT.encode())
+    # The page's own host keeps out while its robots.txt answers 503 (RFC 9309): later, not never.
+    web.add_first("www.retry.test", "/robots.txt", b"down", status=503, headers={"Retry-After": "0"})
+    web.add(
+        "www.retry.test", "/impressum", b"<html><body>Inhaber: Anna Sonne, Tel. 030 7654321</body></html>"
+    )
+    run(
+        db,
+        settings,
+        web,
+        "retry.test",
+        default_region="DE",
+        http_busy_retry_seconds=0,
+        scrape_stop_when_found=False,
+    )
+    states = page_states(db, "retry.test")
+    assert states["/kontakt"] == ("done", "contacts_found")
+    assert states["/impressum"] == ("done", "contacts_found")
+    assert ("phone", "+49307654321") in found(db, "retry.test")
 
 
 def test_once_a_domain_has_a_sure_email_and_phone_its_other_pages_are_skipped(

@@ -248,18 +248,66 @@ def test_indexes_deeper_than_the_cap_are_not_followed(
     assert "deeper than 10 levels" in files["http://deep.test/s9.xml"].problem
 
 
-def test_a_server_that_never_answers_times_out_and_the_domain_moves_on(
+def test_a_server_that_never_answers_is_dead_with_the_reason_never_without_a_sitemap(
     db: Database, crawl_settings: Settings, web: Web
 ) -> None:
     web.add("hang.test", "/robots.txt", hang=True)
+    web.add("slowmap.test", "/robots.txt", b"Sitemap: /sitemap.xml\n", content_type="text/plain")
+    web.add("slowmap.test", "/sitemap.xml", hang=True)
     web.add_xml("fine.test", "/sitemap.xml", urlset("http://fine.test/about"))
     started = time.monotonic()
-    crawl(db, tuned(crawl_settings, http_total_timeout_seconds=1), "hang.test", "fine.test")
+    crawl(db, tuned(crawl_settings, http_total_timeout_seconds=1), "hang.test", "slowmap.test", "fine.test")
     hung = domain_row(db, "hang.test")
-    assert (hung.status, hung.outcome) == ("done", "unreachable")
-    assert "no complete answer" in hung.problem
+    assert (hung.status, hung.outcome) == ("dead", None)
+    assert "no complete answer from http://hang.test/robots.txt" in hung.last_error
+    slow = domain_row(db, "slowmap.test")
+    assert (slow.status, slow.outcome) == ("dead", None)
+    assert "no complete answer from http://slowmap.test/sitemap.xml" in slow.last_error
     assert domain_row(db, "fine.test").outcome == "sitemaps"
     assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("failing", "status", "headers", "reason"),
+    [
+        ("/robots.txt", 503, {}, "server error: 503 on http://down.test/robots.txt (no Retry-After)"),
+        ("/listed.xml", 502, {}, "server error: 502 on http://down.test/listed.xml (no Retry-After)"),
+        (
+            "/sitemap.xml",
+            429,
+            {"Retry-After": "1"},
+            "rate limited by the site: 429 on http://down.test/sitemap.xml (Retry-After: 1s)",
+        ),
+        ("/", 500, {}, "server error: 500 on http://down.test/ (no Retry-After)"),
+    ],
+    ids=["robots.txt", "listed sitemap", "well-known path", "home page"],
+)
+def test_a_5xx_or_429_to_any_discovery_request_is_never_an_absence(
+    db: Database,
+    crawl_settings: Settings,
+    web: Web,
+    failing: str,
+    status: int,
+    headers: dict[str, str],
+    reason: str,
+) -> None:
+    if failing == "/listed.xml":
+        web.add("down.test", "/robots.txt", b"Sitemap: /listed.xml\n", content_type="text/plain")
+    web.add("down.test", failing, b"try later", status=status, headers=headers)
+    crawl(db, crawl_settings, "down.test")  # one attempt: its failure is the last
+    down = domain_row(db, "down.test")
+    assert (down.status, down.outcome, down.last_error) == ("dead", None, reason)
+    assert not files_of(db, "down.test") and not pages_of(db, "down.test")
+
+
+def test_a_site_answering_404_everywhere_has_no_sitemap(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    crawl(db, crawl_settings, "empty.test")
+    empty = domain_row(db, "empty.test")
+    assert (empty.status, empty.outcome) == ("done", "no_sitemap")
+    assert "home page answered HTTP 404" in empty.problem
+    assert set(pages_of(db, "empty.test")) == {"http://empty.test/"}
 
 
 def test_429_with_retry_after_waits_through_the_queue(
@@ -270,8 +318,30 @@ def test_429_with_retry_after_waits_through_the_queue(
     crawl(db, crawl_settings, "busy.test", pipeline=REAL)  # three attempts: the first 429 is not the last
     busy = domain_row(db, "busy.test")
     assert busy.status == "pending" and busy.lease_token is None
-    assert "answered 429" in busy.last_error
+    assert busy.last_error == (
+        "rate limited by the site: 429 on http://busy.test/sitemap.xml (Retry-After: 600s)"
+    )
     assert (busy.run_after.replace(tzinfo=None) - busy.updated_at.replace(tzinfo=None)).total_seconds() > 590
+
+
+def test_a_sitemap_answering_5xx_at_import_is_retried_and_ends_dead_never_empty(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    for host in ("flaky.test", "broken.test"):
+        web.add(host, "/robots.txt", b"Sitemap: /pages.xml\n", content_type="text/plain")
+        web.add_first(host, "/pages.xml", urlset(f"http://{host}/kontakt").encode())  # discovery's look
+    # flaky.test asks for a moment once, then serves the file; broken.test fails every time.
+    web.add_first("flaky.test", "/pages.xml", b"busy", status=503, headers={"Retry-After": "0"})
+    web.add_xml("flaky.test", "/pages.xml", urlset("http://flaky.test/kontakt"))
+    web.add("broken.test", "/pages.xml", b"oops", status=500)
+    crawl(db, tuned(crawl_settings, http_busy_retry_seconds=0), "flaky.test", "broken.test")
+    flaky = files_of(db, "flaky.test")["http://flaky.test/pages.xml"]
+    assert (flaky.status, flaky.outcome, flaky.url_count) == ("done", "imported", 1)
+    assert "http://flaky.test/kontakt" in pages_of(db, "flaky.test")
+    broken = files_of(db, "broken.test")["http://broken.test/pages.xml"]
+    assert (broken.status, broken.attempts, broken.outcome) == ("dead", 3, None)
+    assert broken.last_error == "server error: 500 on http://broken.test/pages.xml (no Retry-After)"
+    assert set(pages_of(db, "broken.test")) == {"http://broken.test/"}
 
 
 def test_a_redirect_loop_is_recorded_on_its_sitemap(db: Database, crawl_settings: Settings, web: Web) -> None:
@@ -341,6 +411,20 @@ def test_a_billion_laughs_sitemap_is_refused_without_expansion(
     record = files_of(db, "lol.test")["http://lol.test/s.xml"]
     assert "entity declarations refused" in (record.problem or "")
     assert all("lol" not in url.split("//")[1].split("/", 1)[-1] for url in pages_of(db, "lol.test"))
+
+
+def test_a_sitemap_at_a_well_known_path_refused_for_its_entities_is_recorded(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    declared = f'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x "y">]><urlset {NS}></urlset>'
+    web.add_xml("xxe.test", "/sitemap.xml", declared)
+    crawl(db, crawl_settings, "xxe.test")
+    record = files_of(db, "xxe.test")["http://xxe.test/sitemap.xml"]
+    assert (record.found_by, record.status, record.outcome) == ("known_path", "done", "refused")
+    assert record.problem == "entity declarations refused"
+    domain = domain_row(db, "xxe.test")
+    assert domain.outcome == "no_sitemap"
+    assert "sitemap http://xxe.test/sitemap.xml: entity declarations refused" in domain.problem
 
 
 def test_a_domain_resolving_to_loopback_is_refused_when_the_guard_is_on(

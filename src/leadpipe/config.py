@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="deadline for one whole response"
     )
     http_max_redirects: int = Field(default=5, ge=0)
+    http_busy_retry_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="after a 429 or 5xx without Retry-After, how long before the item is tried again",
+    )
     obey_robots: bool = Field(default=True, description="obey robots.txt for the user agent")
 
     # Sitemaps: per-file caps from the protocol, per-domain budgets so no site can take the pipeline.
@@ -86,6 +91,11 @@ class Settings(BaseSettings):
     sitemap_max_files: int = Field(default=500, ge=1, description="sitemap files per domain")
     domain_max_pages: int = Field(default=200_000, ge=1, description="pages imported per domain")
     discover_seconds: float = Field(default=120.0, gt=0, description="time to discover one domain's sitemaps")
+    sitemaps_max_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="how long `leadpipe sitemaps` waits in all for sites that ask it to (Retry-After)",
+    )
 
     # Scraping pages for contacts.
     default_region: str = Field(

@@ -477,8 +477,21 @@ def sitemaps(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines: one per sitemap file, one per page URL.")
     ] = False,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait",
+            min=0,
+            help="Seconds to wait in all for a site that answers 429 or 5xx with Retry-After "
+            "(default: LEADPIPE_SITEMAPS_MAX_WAIT_SECONDS, 30).",
+        ),
+    ] = None,
 ) -> None:
-    """Discover and parse one site's sitemaps now, without a database: the sitemap tree and its page URLs."""
+    """Discover and parse one site's sitemaps now, without a database: the sitemap tree and its page URLs.
+
+    Exit status: 0 when the site was read, 1 when it or one of its sitemaps could not be read (no
+    answer, no answer in time), 3 when it asks to wait longer than --max-wait: try again later.
+    """
     from leadpipe.cli import sitemaps as sitemap_report
     from leadpipe.web.fetch import FetchError
 
@@ -495,10 +508,15 @@ def sitemaps(
         )
     else:
         domain, hint = target.strip().strip("/").lower(), None
+    patience = settings.sitemaps_max_wait_seconds if max_wait is None else max_wait
     try:
-        found, urls = asyncio.run(sitemap_report.run(domain, hint, settings, sys.stdout, as_json=as_json))
+        found, urls = asyncio.run(
+            sitemap_report.run(domain, hint, settings, sys.stdout, as_json=as_json, max_wait=patience)
+        )
     except FetchError as error:
         fail(str(error))
+    except sitemap_report.GaveUp as error:
+        fail(str(error), code=3)
     for problem in found.problems:
         err.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
     if not as_json:

@@ -1,16 +1,56 @@
-"""``leadpipe sitemaps``: one site's sitemap tree and page URLs, printed as they are read."""
+"""``leadpipe sitemaps``: one site's sitemap tree and page URLs, printed as they are read.
+
+A site that answers 429 or 5xx is waited for as its Retry-After asks, up to ``max_wait`` seconds in
+all, and asked again; past that the command gives up (:class:`GaveUp`) rather than report a site it
+could not read as empty. No answer in time, or a cut connection, is a :class:`FetchError` at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from functools import partial
 from json.encoder import encode_basestring as _string
 from json.encoder import encode_basestring_ascii as _ascii_string
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from leadpipe.config import Settings
+from leadpipe.engine.stage import RetryLater
 from leadpipe.extract.sitemap import Entry
+from leadpipe.web.busy import is_transient
 from leadpipe.web.fetch import Fetcher, FetchError
 from leadpipe.web.sitemaps import Discovery, SitemapFound, discover_site, read_sitemap
+
+T = TypeVar("T")
+
+
+class GaveUp(Exception):
+    """The site asked for a longer wait than the command may spend."""
+
+
+class Patience:
+    """Waits out what sites ask for (their Retry-After), up to ``max_wait`` seconds in all."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.max_wait = max_wait
+        self.waited = 0.0
+
+    async def retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, again after each wait a ``RetryLater`` asks for while the budget lasts."""
+        while True:
+            try:
+                return await attempt()
+            except RetryLater as later:
+                # At least a second a try, so a site asking for no wait at all cannot keep us for ever.
+                wait = max(later.seconds, 1.0)
+                if self.waited + wait > self.max_wait:
+                    raise GaveUp(
+                        f"{later}; waiting {wait:g}s more would pass --max-wait "
+                        f"({self.max_wait:g}s, {self.waited:g}s waited): try again later"
+                    ) from None
+                self.waited += wait
+                await asyncio.sleep(wait)
 
 
 def _sitemap_line(found: SitemapFound, as_json: bool) -> str:
@@ -31,25 +71,31 @@ def _sitemap_line(found: SitemapFound, as_json: bool) -> str:
 
 
 async def run(
-    domain: str, hint: str | None, settings: Settings, out: TextIO, *, as_json: bool
+    domain: str, hint: str | None, settings: Settings, out: TextIO, *, as_json: bool, max_wait: float
 ) -> tuple[Discovery, int]:
     """Discover ``domain``'s sitemaps, then stream each urlset's URLs to ``out``. Returns what discovery
-    found and how many page URLs were printed."""
+    found and how many page URLs were printed. Raises :class:`GaveUp` or :class:`FetchError` when the
+    site could not be read (see the module docstring)."""
     fetcher = Fetcher(settings)
+    patience = Patience(max_wait)
     try:
-        found = await discover_site(fetcher, domain, settings, hint)
-        return found, await _report(fetcher, found, settings, out, as_json)
+        found = await patience.retry(lambda: discover_site(fetcher, domain, settings, hint))
+        return found, await _report(fetcher, found, settings, out, as_json, patience)
     finally:
         await fetcher.aclose()
 
 
-async def _report(fetcher: Fetcher, found: Discovery, settings: Settings, out: TextIO, as_json: bool) -> int:
+async def _report(
+    fetcher: Fetcher, found: Discovery, settings: Settings, out: TextIO, as_json: bool, patience: Patience
+) -> int:
     for sitemap in found.sitemaps:
         if sitemap.kind not in ("urlset", "text", "rss", "atom"):
             out.write(_sitemap_line(sitemap, as_json))
     total = 0
     for sitemap in found.importable:
-        counted = await _stream_pages(fetcher, sitemap, found.domain, settings, out, as_json)
+        counted = await patience.retry(
+            partial(_stream_pages, fetcher, sitemap, found.domain, settings, out, as_json)
+        )
         out.write(_sitemap_line(sitemap, as_json))
         total += counted
     if not found.importable:
@@ -90,6 +136,8 @@ async def _stream_pages(
     try:
         parser, status, _ = await read_sitemap(fetcher, sitemap.url, domain, settings, write)
     except FetchError as error:
+        if is_transient(error):
+            raise
         sitemap.problem = str(error)
     else:
         sitemap.http_status, sitemap.url_count, sitemap.kind = status, counted, parser.kind

@@ -33,6 +33,8 @@ class Web:
 
     def __init__(self) -> None:
         self.routes: dict[str, dict[str, Route]] = {}
+        self._first: dict[tuple[str, str], list[Route]] = {}  # answers given once each, before the route
+        self._first_lock = threading.Lock()
         self.log: list[tuple[str, str]] = []
         self.agents: set[str] = set()
         self._stopping = threading.Event()
@@ -53,6 +55,24 @@ class Web:
         if content_type and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = content_type
         self.routes.setdefault(host, {})[path] = Route(body, status, all_headers, **options)  # type: ignore[arg-type]
+
+    def add_first(
+        self,
+        host: str,
+        path: str,
+        body: Body = b"",
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """One answer, given to the next request for ``path`` only, before its usual route (a 429, then
+        the file); several queue up in order."""
+        self._first.setdefault((host, path), []).append(Route(body, status, dict(headers or {})))
+
+    def _take_first(self, host: str, path: str) -> Route | None:
+        with self._first_lock:
+            queued = self._first.get((host, path))
+            return queued.pop(0) if queued else None
 
     def add_xml(
         self, host: str, path: str, xml: str | bytes, *, gzipped: bool = False, **options: object
@@ -92,7 +112,12 @@ class Web:
                 web.log.append((host, full))
                 web.agents.add(self.headers.get("User-Agent", ""))
                 site = web.routes.get(host, {})
-                route = site.get(full) or site.get(path) or Route(b"<html><body>Not Found</body></html>", 404)
+                route = (
+                    web._take_first(host, full)
+                    or site.get(full)
+                    or site.get(path)
+                    or Route(b"<html><body>Not Found</body></html>", 404)
+                )
                 if route.hang:
                     web._stopping.wait(120)
                     return

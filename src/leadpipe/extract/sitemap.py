@@ -46,6 +46,7 @@ from xml.parsers import expat
 
 MAX_URL_LENGTH = 2048  # the protocol's bound; longer values are not page addresses
 CHANGEFREQS = frozenset({"always", "hourly", "daily", "weekly", "monthly", "yearly", "never"})
+ENTITIES_REFUSED = "entity declarations refused"  # the error naming a document refused unread
 
 # What each kind of document calls its records, and which children of a record we keep, under
 # which key. Keys that two names share (RSS ``pubDate`` and RDF ``dc:date``) keep the first found.
@@ -480,7 +481,7 @@ class SitemapParser:
             raise _Stop("not a sitemap: HTML page")
 
     def _entity(self, *_: object) -> None:
-        raise _Stop("entity declarations refused")
+        raise _Stop(ENTITIES_REFUSED)
 
     def _local(self, name: str) -> str:
         local = self._names[name] = name.rpartition(":")[2]

@@ -3,17 +3,22 @@
 Every sitemap file found becomes a record; urlsets, text lists and feeds are work for the import
 stage, the rest (indexes, soft 404s, missing files) are done records that say what they were. The
 home page, and without any sitemap its links on the same site, become the domain's pages.
+
+A 429 or 5xx, no answer in time or a cut connection, to any request of discovery, is retried later
+(`leadpipe.web.busy`); once the attempts are spent the domain is dead with that reason, never
+``no_sitemap``. A site that cannot be reached at all (no DNS, no connection) ends ``unreachable``.
 """
 
 from __future__ import annotations
 
 from leadpipe.db.models import domains, pages, sitemap_files
-from leadpipe.engine.stage import Context, Insert, Item, Result, RetryLater, Stage
+from leadpipe.engine.stage import Context, Insert, Item, Result, Stage
 from leadpipe.extract.pages import categorise
+from leadpipe.web.busy import is_transient
 from leadpipe.web.fetch import Fetcher, FetchError
 from leadpipe.web.sitemaps import IMPORTABLE, Discovery, discover_site
 
-NETWORK_FAILURES = ("dns", "connect", "tls", "timeout", "protocol", "proxy")
+UNREACHABLE = ("dns", "connect", "tls", "proxy")  # tried again while attempts remain, then final
 
 
 async def discover(item: Item, context: Context) -> Result:
@@ -21,9 +26,9 @@ async def discover(item: Item, context: Context) -> Result:
     try:
         found = await discover_site(fetcher, item["name"], context.settings, item["sitemap_hint"])
     except FetchError as error:
-        if error.kind == "robots":  # robots.txt answered 5xx: keep out for now (RFC 9309)
-            raise RetryLater(str(error), 3600) from None
-        if error.kind in NETWORK_FAILURES and item["attempts"] < context.stage.max_attempts:
+        if is_transient(error):
+            raise
+        if error.kind in UNREACHABLE and item["attempts"] < context.stage.max_attempts:
             raise
         return Result(outcome="unreachable", values={"problem": str(error)})
     return _result(item, found)

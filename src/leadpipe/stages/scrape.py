@@ -21,8 +21,9 @@ from sqlalchemy import ColumnElement, Connection, and_, false, func, select
 
 from leadpipe.config import Settings
 from leadpipe.db.models import contacts, domains, pages
-from leadpipe.engine.stage import Context, Insert, Item, Result, RetryLater, Stage, Update
+from leadpipe.engine.stage import Context, Insert, Item, Result, Stage, Update
 from leadpipe.extract.contacts import Found, extract, is_script_shell, page_meta
+from leadpipe.web.busy import raise_if_busy
 from leadpipe.web.fetch import Fetcher, FetchError
 from leadpipe.web.render import Renderer, RenderError
 
@@ -65,6 +66,7 @@ async def scrape(item: Item, context: Context) -> Result:
     try:
         response = await fetcher.get(item["url"], max_bytes=PAGE_MAX_BYTES)
     except FetchError as error:
+        raise_if_busy(fetcher, error)  # robots.txt answered 429 or 5xx: not a refusal
         if error.kind in ("robots", "private_address", "redirects"):
             return Result(outcome=error.kind.replace("_", " "), values={"problem": str(error)})
         raise
@@ -74,10 +76,7 @@ async def scrape(item: Item, context: Context) -> Result:
         "size_bytes": response.size,
         "fetch_seconds": round(response.seconds, 3),
     }
-    if response.status in (429, 503):
-        raise RetryLater(f"{item['url']} answered {response.status}", response.retry_after() or 120)
-    if response.status >= 500:
-        raise RuntimeError(f"{item['url']} answered HTTP {response.status}")
+    raise_if_busy(fetcher, response)
     if response.status >= 400:
         return Result(
             outcome="not_found" if response.status in (404, 410) else f"http_{response.status}", values=values

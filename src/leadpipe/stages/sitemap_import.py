@@ -3,6 +3,8 @@
 The body is parsed as it arrives (never held whole); each page gets its category and claim priority,
 so the contact stage takes the pages most likely to hold contacts first. A domain's page budget is the
 stage's eligibility rule: a sitemap of a domain that already has its budget of pages is skipped.
+A file answering 429 or 5xx, or not in time, is tried again later (`leadpipe.web.busy`) and ends
+dead with the reason: it never becomes a file of no pages.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ A request passes these layers in order, each a small function of its own:
 5. the body: streamed, counted after transport decompression, and cut at a cap, so neither a huge
    file nor a gzip bomb is ever held in memory.
 
-Nothing here retries or sleeps on a 429/503: the caller turns :meth:`Response.retry_after` into the
-engine's ``RetryLater``, so no worker slot waits.
+Nothing here retries on a 429/503: the caller turns :meth:`Response.retry_after` into the engine's
+``RetryLater`` (`leadpipe.web.busy`), so no worker slot waits it out; meanwhile :meth:`Fetcher.slow_down`
+holds back that host's next requests, no longer than the longest Crawl-delay honoured.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ MAX_CRAWL_DELAY_SECONDS = 10.0
 
 class FetchError(Exception):
     """A request that got no usable answer. ``kind`` is one of: dns, connect, tls, timeout, proxy,
-    private_address, robots, redirects, protocol."""
+    private_address, robots, redirects, protocol. ``response`` is the answer that stopped it, when
+    there was one (a robots.txt answering 429 or 5xx)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, response: Response | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.response = response
 
 
 @dataclass
@@ -227,6 +230,7 @@ class Fetcher:
                 raise FetchError(
                     "robots",
                     f"robots.txt answered HTTP {response.status}: treated as keep-out for now (RFC 9309)",
+                    response,
                 )
             rules = None
             sitemaps: list[str] = []
@@ -259,6 +263,12 @@ class Fetcher:
             gap = max(delay, self.settings.http_host_delay_seconds)
             self._next_at[host] = time.monotonic() + gap
             yield
+
+    def slow_down(self, host: str, seconds: float) -> None:
+        """Send nothing more to ``host`` for ``seconds`` (a 429's Retry-After), at most the longest
+        Crawl-delay honoured, so no request holds its slot for longer."""
+        until = time.monotonic() + min(seconds, MAX_CRAWL_DELAY_SECONDS)
+        self._next_at[host] = max(self._next_at.get(host, 0.0), until)
 
     # -- layers 4 and 5: HTTP and the body --------------------------------------------------------
 

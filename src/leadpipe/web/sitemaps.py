@@ -8,6 +8,12 @@ per domain, so each file is fetched once and loops end. Urlsets, text lists and 
 reading after just enough of them is read to know what they are. A site with no sitemap at all is
 not a dead end: its home page's links on the same site stand in for its pages.
 
+A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page (a soft 404), a
+robots.txt naming none, every well-known path answered. A 429 or 5xx, no answer in time or a cut
+connection, to any request of discovery, stops it with ``RetryLater`` or the ``FetchError``
+(`leadpipe.web.busy`): the caller tries the whole discovery again later. A sitemap refused unread
+(it declares entities) is recorded wherever it was found, with the reason.
+
 The discover and import stages (`leadpipe.stages`) and ``leadpipe sitemaps`` share this module;
 it imports neither the engine's machinery nor the database, so the command stays light.
 """
@@ -21,9 +27,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from leadpipe.config import Settings
-from leadpipe.engine.stage import RetryLater
 from leadpipe.extract.links import Link, normalise_url, page_links, sitemap_links
-from leadpipe.extract.sitemap import Entry, SitemapParser
+from leadpipe.extract.sitemap import ENTITIES_REFUSED, Entry, SitemapParser
+from leadpipe.web.busy import is_transient, raise_if_busy
 from leadpipe.web.fetch import Fetcher, FetchError, Site
 
 KNOWN_PATHS = (
@@ -60,11 +66,14 @@ class SitemapFound:
     url_count: int | None = None
     problem: str | None = None
     loops: bool = False  # redirected to a file already read
+    refused: bool = False  # the parser refused it unread (entity declarations)
 
     @property
     def outcome(self) -> str:
         if self.loops:
             return "redirect_loop"
+        if self.refused:
+            return "refused"
         if self.kind in IMPORTABLE:
             return "to_import"
         if self.kind == "index":
@@ -108,10 +117,15 @@ async def discover_site(
 ) -> Discovery:
     """Find a domain's sitemaps (and, without any, its home page links); see the module docstring.
 
-    Raises :class:`FetchError` when the site itself cannot be reached.
+    Raises :class:`FetchError` when the site itself cannot be reached, or a request got no answer
+    in time or a cut connection; ``RetryLater`` when a request was answered 429 or 5xx.
     """
     found = Discovery(domain)
-    found.site = await fetcher.open_site(domain)
+    try:
+        found.site = await fetcher.open_site(domain)
+    except FetchError as error:
+        raise_if_busy(fetcher, error)  # robots.txt answered 429 or 5xx
+        raise
     origin = found.site.origin
     try:
         async with asyncio.timeout(settings.discover_seconds):
@@ -126,7 +140,10 @@ async def discover_site(
             if not found.importable:
                 await _from_home_page(fetcher, found, settings)
     except TimeoutError:
-        found.problems.append(f"discovery stopped at its {settings.discover_seconds:g}s budget")
+        stopped = f"discovery stopped at its {settings.discover_seconds:g}s budget"
+        if not found.importable:  # what was not asked may hold the sitemap
+            raise FetchError("timeout", f"{stopped} before it found a sitemap") from None
+        found.problems.append(stopped)
     return found
 
 
@@ -147,7 +164,9 @@ async def _explore(
         candidate.url = url
         seen.add(url)
         children = await _probe(fetcher, candidate, found.domain, settings, seen)
-        if candidate.found_by == "known_path" and candidate.kind not in (*IMPORTABLE, "index", "html"):
+        if candidate.refused:
+            found.problems.append(f"sitemap {candidate.url}: {ENTITIES_REFUSED}")
+        elif candidate.found_by == "known_path" and candidate.kind not in (*IMPORTABLE, "index", "html"):
             continue  # a well-known path that is simply absent is not worth a record
         found.sitemaps.append(candidate)
         if candidate.kind != "index":
@@ -186,6 +205,9 @@ async def _probe(
             candidate.url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink, stop_at=seen
         )
     except FetchError as error:
+        raise_if_busy(fetcher, error)
+        if is_transient(error):
+            raise
         candidate.problem = str(error)
         return []
     candidate.http_status = response.status
@@ -197,8 +219,7 @@ async def _probe(
         candidate.loops = True
         return []
     candidate.size_bytes = response.size
-    if response.status in (429, 503) and candidate.found_by != "known_path":
-        raise RetryLater(f"{candidate.url} answered {response.status}", response.retry_after() or 300)
+    raise_if_busy(fetcher, response)
     if response.status >= 400:
         candidate.problem = f"HTTP {response.status}"
         return []
@@ -209,6 +230,7 @@ async def _probe(
         candidate.url_count = len(children)
     if parser.errors:
         candidate.problem = "; ".join(parser.errors)
+        candidate.refused = ENTITIES_REFUSED in parser.errors
     return children
 
 
@@ -219,8 +241,12 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     try:
         response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
     except FetchError as error:
+        raise_if_busy(fetcher, error)
+        if is_transient(error):
+            raise
         found.problems.append(f"home page: {error}")
         return
+    raise_if_busy(fetcher, response)
     if response.status >= 400 or "html" not in response.content_type:
         found.problems.append(
             f"home page answered HTTP {response.status} ({response.content_type or 'no type'})"
@@ -267,7 +293,8 @@ async def read_sitemap(
 ) -> tuple[SitemapParser, int, int]:
     """Stream one sitemap through the parser, handing entries over as they come.
 
-    Returns the parser (kind, errors, drops), the HTTP status and the bytes read.
+    Returns the parser (kind, errors, drops), the HTTP status and the bytes read. Raises
+    ``RetryLater`` for an answer of 429 or 5xx, and :class:`FetchError` for no usable answer.
     """
     parser = SitemapParser(
         url, max_bytes=settings.sitemap_max_bytes, max_urls=settings.sitemap_max_urls, keep=site_test(site)
@@ -279,12 +306,15 @@ async def read_sitemap(
             on_entries(entries)
         return not parser.stopped
 
-    # One byte over the parser's cap, so the parser is the one to name it.
-    response = await fetcher.get(url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink)
+    try:
+        # One byte over the parser's cap, so the parser is the one to name it.
+        response = await fetcher.get(url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink)
+    except FetchError as error:
+        raise_if_busy(fetcher, error)
+        raise
+    raise_if_busy(fetcher, response)
     if response.status < 400:
         tail = parser.close()
         if tail:
             on_entries(tail)
-    if response.status in (429, 503):
-        raise RetryLater(f"{url} answered {response.status}", response.retry_after() or 300)
     return parser, response.status, response.size
