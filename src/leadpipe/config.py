@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     scrape_stop_when_found: bool = Field(
         default=True, description="stop scraping a domain once it has a sure email and a sure phone"
     )
+    contacts_max_per_page: int = Field(
+        default=50,
+        ge=1,
+        description="contacts of one kind (emails, phones …) kept from one page, the best first",
+    )
+    contacts_max_per_domain: int = Field(
+        default=200, ge=1, description="contacts of one kind kept for one domain, across its pages"
+    )
     render_js: bool = Field(
         default=False,
         description="render a page that is an empty script shell in headless Chromium, and read that",
