@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, insert, select
 
 from leadpipe.config import Settings
@@ -16,6 +17,7 @@ from leadpipe.demo.web import Web
 from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import PIPELINE as REAL
 from leadpipe.stages import discover, scrape, sitemap_import, validate
+from tests.fake_verifiers import FakeVerifiers
 from tests.helpers import run_until_idle
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -211,13 +213,29 @@ def test_no_page_or_site_floods_the_contacts_or_their_validations(
         "50 more email addresses not kept: the domain already has 200 (cap per domain)"
     )
 
-    checking = Settings(**{**settings.model_dump(), "email_dns_checks": False})
-    run_until_idle(db, checking, Pipeline([validate.STAGE]), resources=validate.resources(checking))
+    # Validated without DNS (no look-ups from tests), by a paid verifier faked on loopback.
+    verifier = FakeVerifiers("vk-test").start()
+    try:
+        checking = Settings(
+            **{
+                **settings.model_dump(),
+                "email_dns_checks": False,
+                "email_verifier": "debounce",
+                "debounce_api_key": SecretStr("vk-test"),
+                "debounce_url": f"{verifier.url}/debounce/v1/",
+            }
+        )
+        run_until_idle(db, checking, Pipeline([validate.STAGE]), resources=validate.resources(checking))
+    finally:
+        verifier.stop()
     with db.engine.connect() as connection:
         checked = connection.execute(
             select(func.count()).where(contacts.c.validation.is_not(None))
         ).scalar_one()
     assert checked == 200
+    asked = verifier.calls("/debounce/v1/")
+    assert len(asked) == checking.email_verifier_calls_per_domain == 20
+    assert f"shop@{site}" in asked
 
 
 def test_a_page_cut_at_the_size_cap_says_so_and_keeps_what_was_read(

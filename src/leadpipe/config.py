@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     email_verifier_calls_per_day: int = Field(
         default=5000, ge=0, description="verifier calls all workers make in a UTC day before pausing"
     )
+    email_verifier_calls_per_domain: int = Field(
+        default=20, ge=0, description="a domain's addresses sent to the verifier, its first (best) ones"
+    )
     email_check_max_age_days: float = Field(
         default=90.0, gt=0, description="how long an address's check stands before it is made again"
     )
