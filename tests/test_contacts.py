@@ -17,7 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from leadpipe.cli import app
-from leadpipe.extract.contacts import Found, Meta, PageContacts, extract, is_script_shell, merge, page_meta
+from leadpipe.extract.contacts import (
+    COLLECT_PER_KIND,
+    Found,
+    Meta,
+    PageContacts,
+    extract,
+    is_script_shell,
+    merge,
+    page_meta,
+)
 
 URL = "https://www.acme.de/kontakt"
 
@@ -1115,6 +1124,15 @@ def test_cli_without_region_reads_national_numbers_as_the_default(tmp_path: Path
     assert json.loads(result.stdout)["phones"] == []
     empty = CliRunner().invoke(app, ["extract", str(page)])
     assert "no contacts found" in empty.stdout
+
+
+def test_cli_says_what_a_crowded_page_had_beyond_what_was_checked(tmp_path: Path) -> None:
+    page = tmp_path / "list.html"
+    crowd = " ".join(f"member{i}@verein{i % 3}.de" for i in range(COLLECT_PER_KIND + 40))
+    page.write_text(f"<html><body><p>{crowd}</p></body></html>", encoding="utf-8")
+    result = CliRunner().invoke(app, ["extract", str(page)])
+    assert result.exit_code == 0, result.output
+    assert f"  40 more emails seen, not checked (a page's first {COLLECT_PER_KIND} are)" in result.stdout
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:
