@@ -9,6 +9,7 @@ purpose. Pages default to a German business's contact page; a case's URL or regi
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from leadpipe.cli import app
-from leadpipe.extract.contacts import Found, Meta, PageContacts, extract, is_script_shell, merge, page_meta
+from leadpipe.extract.contacts import (
+    COLLECT_PER_KIND,
+    Found,
+    Meta,
+    PageContacts,
+    extract,
+    is_script_shell,
+    merge,
+    page_meta,
+)
 
 URL = "https://www.acme.de/kontakt"
 
@@ -884,6 +894,37 @@ def test_kinds_networks_and_order() -> None:
     assert labelled.confidence > unlabelled.confidence and unlabelled.flags == ("uncertain",)
 
 
+# ---- crowded pages ----------------------------------------------------------------------------------
+
+
+def test_a_page_made_of_addresses_gives_its_best_few_quickly() -> None:
+    strangers = " ".join(f"sender{i}@bulk{i % 7}.com" for i in range(262_140))
+    html = f"<html><body><p>{strangers} kontakt@acme.de</p></body></html>"
+    assert len(html) > 5 * 2**20
+    started = time.process_time()
+    page = extract(html, URL, max_per_kind=50)
+    assert time.process_time() - started < 5  # checking every address took over ten times that
+    assert len(page.emails) == 50
+    assert page.emails[0].value == "kontakt@acme.de"  # the site's own, though a crowd came first
+    assert page.totals["email"] == 262_141
+
+
+def test_a_crowded_page_keeps_the_best_of_each_kind() -> None:
+    numbers = "".join(f'<a href="tel:+49301234{i:03d}">call</a>' for i in range(400))
+    profiles = "".join(f'<a href="https://facebook.com/shop{i}">fb</a>' for i in range(400))
+    page = extract(
+        f"<html><body>{numbers}{profiles}<a href='mailto:info@acme.de'>mail</a> chef@acme.de</body></html>",
+        URL,
+        max_per_kind=50,
+    )
+    assert (len(page.phones), len(page.socials)) == (50, 50)
+    assert page.totals == {"phone": 400, "social": 400, "email": 2}
+    assert [e.value for e in page.emails] == [
+        "info@acme.de",
+        "chef@acme.de",
+    ]  # under the cap: all, surest first
+
+
 # ---- merging a domain's pages ---------------------------------------------------------------------
 
 
@@ -1083,6 +1124,15 @@ def test_cli_without_region_reads_national_numbers_as_the_default(tmp_path: Path
     assert json.loads(result.stdout)["phones"] == []
     empty = CliRunner().invoke(app, ["extract", str(page)])
     assert "no contacts found" in empty.stdout
+
+
+def test_cli_says_what_a_crowded_page_had_beyond_what_was_checked(tmp_path: Path) -> None:
+    page = tmp_path / "list.html"
+    crowd = " ".join(f"member{i}@verein{i % 3}.de" for i in range(COLLECT_PER_KIND + 40))
+    page.write_text(f"<html><body><p>{crowd}</p></body></html>", encoding="utf-8")
+    result = CliRunner().invoke(app, ["extract", str(page)])
+    assert result.exit_code == 0, result.output
+    assert f"  40 more emails seen, not checked (a page's first {COLLECT_PER_KIND} are)" in result.stdout
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:

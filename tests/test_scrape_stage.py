@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from pydantic import SecretStr
+from sqlalchemy import func, insert, select
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
@@ -15,7 +16,8 @@ from leadpipe.db.models import contacts, domains, pages
 from leadpipe.demo.web import Web
 from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import PIPELINE as REAL
-from leadpipe.stages import discover, scrape, sitemap_import
+from leadpipe.stages import discover, scrape, sitemap_import, validate
+from tests.fake_verifiers import FakeVerifiers
 from tests.helpers import run_until_idle
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -216,4 +218,92 @@ def test_what_a_fetch_was_like_is_recorded_on_the_page(db: Database, settings: S
         200,
         "application/pdf",
         "not HTML: application/pdf",
+    )
+
+
+def problems(db: Database, name: str) -> dict[str, tuple[str | None, str | None]]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(pages.c.url, pages.c.outcome, pages.c.problem)
+            .join(domains, domains.c.id == pages.c.domain_id)
+            .where(domains.c.name == name)
+        ).all()
+    return {row.url.split(name, 1)[1]: (row.outcome, row.problem) for row in rows}
+
+
+def test_no_page_or_site_floods_the_contacts_or_their_validations(
+    db: Database, settings: Settings, web: Web
+) -> None:
+    site = "flood-shop.de"
+    others = ("/kontakt", "/impressum", "/about", "/team", "/mitarbeiter")
+    web.add_xml(site, "/sitemap.xml", urlset(*others, host=site))
+    crowd = " ".join(f"buyer{i}@list{i % 9}.com" for i in range(1_000))
+    numbers = "".join(f'<a href="tel:+49301234{i:03d}">call</a>' for i in range(80))
+    web.add(site, "/", f"<html><body><p>{crowd} shop@{site}</p>{numbers}</body></html>".encode())
+    for number, path in enumerate(others):
+        addresses = " ".join(f"staff{number}-{i}@{site}" for i in range(100))
+        web.add(site, path, f"<html><body><p>{addresses}</p></body></html>".encode())
+    run(db, settings, web, site, default_region="DE")
+
+    with db.engine.connect() as connection:
+        per_page = connection.execute(
+            select(contacts.c.page_id, contacts.c.kind, func.count()).group_by(
+                contacts.c.page_id, contacts.c.kind
+            )
+        ).all()
+    assert per_page and max(count for _, _, count in per_page) == 50
+    kept = found(db, site)
+    assert sum(kind == "email" for kind, _ in kept) == 200
+    assert sum(kind == "phone" for kind, _ in kept) == 50
+    assert ("email", f"shop@{site}") in kept  # the site's own address outranks the crowd
+    notes = problems(db, site)
+    assert notes["/"] == (
+        "contacts_found",
+        "found 1,001 email addresses, kept the best 50 (cap per page); "
+        "found 80 phone numbers, kept the best 50 (cap per page)",
+    )
+    full = [note for outcome, note in notes.values() if outcome == "domain_contacts_full"]
+    assert len(full) == 2
+    assert full[0] == (
+        "found 100 email addresses, kept the best 50 (cap per page); "
+        "50 more email addresses not kept: the domain already has 200 (cap per domain)"
+    )
+
+    # Validated without DNS (no look-ups from tests), by a paid verifier faked on loopback.
+    verifier = FakeVerifiers("vk-test").start()
+    try:
+        checking = Settings(
+            **{
+                **settings.model_dump(),
+                "email_dns_checks": False,
+                "email_verifier": "debounce",
+                "debounce_api_key": SecretStr("vk-test"),
+                "debounce_url": f"{verifier.url}/debounce/v1/",
+            }
+        )
+        run_until_idle(db, checking, Pipeline([validate.STAGE]), resources=validate.resources(checking))
+    finally:
+        verifier.stop()
+    with db.engine.connect() as connection:
+        checked = connection.execute(
+            select(func.count()).where(contacts.c.validation.is_not(None))
+        ).scalar_one()
+    assert checked == 200
+    asked = verifier.calls("/debounce/v1/")
+    assert len(asked) == checking.email_verifier_calls_per_domain == 20
+    assert f"shop@{site}" in asked
+
+
+def test_a_page_cut_at_the_size_cap_says_so_and_keeps_what_was_read(
+    db: Database, settings: Settings, web: Web
+) -> None:
+    site = "cut-short.de"
+    head = f"<html><body><a href='mailto:info@{site}'>mail</a><p>".encode()
+    filler = b"x" * (scrape.PAGE_MAX_BYTES - len(head))
+    web.add(site, "/", head + filler + f" late@{site}</p></body></html>".encode())
+    run(db, settings, web, site)
+    assert set(found(db, site)) == {("email", f"info@{site}")}
+    assert problems(db, site)["/"] == (
+        "contacts_found",
+        "cut at 5 MiB: contacts past that point were not read",
     )

@@ -536,6 +536,24 @@ def test_the_spending_cap_per_run_pauses_the_stage(
     ]
 
 
+def test_one_domain_gets_the_verifier_for_its_first_addresses_only(
+    db: Database, settings: Settings, fake: FakeVerifiers
+) -> None:
+    crowd = [f"person{n}@kunde.de" for n in range(6)]
+    add_contacts(db, *crowd)
+    add_contacts(db, "anna@andere-firma.de", domain="andere-firma.de")
+    settings = with_verifier(settings, fake, "debounce", email_verifier_calls_per_domain=2)
+    run(db, settings, FakeResolver({"kunde.de": MAIL, "andere-firma.de": MAIL}))
+    assert sorted(fake.calls("/debounce/v1/")) == ["anna@andere-firma.de", *crowd[:2]]
+    unasked = "not sent to the verifier: its calls go to the domain's first 2 addresses (cap per domain)"
+    assert results(db) == {
+        **{address: ("deliverable", None) for address in crowd[:2]},
+        **{address: ("deliverable", unasked) for address in crowd[2:]},
+        "anna@andere-firma.de": ("deliverable", None),
+    }
+    assert pauses(db) == {}
+
+
 def test_the_spending_cap_per_day_is_counted_in_the_database(
     db: Database, settings: Settings, fake: FakeVerifiers
 ) -> None:

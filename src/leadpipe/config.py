@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     scrape_stop_when_found: bool = Field(
         default=True, description="stop scraping a domain once it has a sure email and a sure phone"
     )
+    contacts_max_per_page: int = Field(
+        default=50,
+        ge=1,
+        description="contacts of one kind (emails, phones …) kept from one page, the best first",
+    )
+    contacts_max_per_domain: int = Field(
+        default=200, ge=1, description="contacts of one kind kept for one domain, across its pages"
+    )
     render_js: bool = Field(
         default=False,
         description="render a page that is an empty script shell in headless Chromium, and read that",
@@ -144,6 +152,9 @@ class Settings(BaseSettings):
     )
     email_verifier_calls_per_day: int = Field(
         default=5000, ge=0, description="verifier calls all workers make in a UTC day before pausing"
+    )
+    email_verifier_calls_per_domain: int = Field(
+        default=20, ge=0, description="a domain's addresses sent to the verifier, its first (best) ones"
     )
     email_check_max_age_days: float = Field(
         default=90.0, gt=0, description="how long an address's check stands before it is made again"

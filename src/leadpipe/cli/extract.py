@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from leadpipe.config import Settings
-from leadpipe.extract.contacts import Found, PageContacts, extract, is_script_shell, page_meta
+from leadpipe.extract.contacts import (
+    COLLECT_PER_KIND,
+    Found,
+    PageContacts,
+    extract,
+    is_script_shell,
+    page_meta,
+)
 from leadpipe.web.fetch import Fetcher
 
 
@@ -88,17 +95,22 @@ def _as_text(found: PageContacts, html: str) -> str:
         lines.append(f"  site builder: {meta.site_builder}")
     if is_script_shell(html):
         lines.append("  note: an empty script shell; its contacts appear only once a browser runs it")
-    sections: list[tuple[str, list[Found]]] = [
-        ("emails", found.emails),
-        ("phones", found.phones),
-        ("whatsapp", found.whatsapp),
-        ("social profiles", found.socials),
-        ("contact forms", found.contact_forms),
+    sections: list[tuple[str, str, list[Found]]] = [
+        ("emails", "email", found.emails),
+        ("phones", "phone", found.phones),
+        ("whatsapp", "whatsapp", found.whatsapp),
+        ("social profiles", "social", found.socials),
+        ("contact forms", "form", found.contact_forms),
     ]
     contacts: list[str] = []
-    for title, items in sections:
+    for title, kind, items in sections:
         if items:
             contacts += [title, *(f"  {_describe(item)}" for item in items)]
+        unchecked = found.totals.get(kind, 0) - len(items)
+        if unchecked > 0:
+            contacts.append(
+                f"  {unchecked:,} more {title} seen, not checked (a page's first {COLLECT_PER_KIND} are)"
+            )
     if found.address:
         contacts += ["address", "  " + ", ".join(found.address.values())]
     return "\n".join(lines + (contacts or ["no contacts found"])) + "\n"

@@ -16,13 +16,19 @@ Phones are stored as E.164 with the extension, if any, after ``;ext=`` (RFC 3966
 ``+4930123456;ext=12``. Numbers are read by libphonenumber, national ones in the business's region:
 the one the caller knows, else the country of the domain (``.de``, ``.co.uk``), else the country of
 the page's own JSON-LD address, else ``default_region``.
+
+A page can hold hundreds of thousands of addresses. Checking an address or a number is the slow
+step, so a page's extraction checks at most ``COLLECT_PER_KIND`` candidates of each kind (emails on
+the page's own site have a quota of their own, so a crowd of strangers cannot hide them); past that,
+candidates are only counted. The caller may keep just the best few of each kind.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urldefrag, urljoin, urlsplit
@@ -61,9 +67,13 @@ class Found:
 
 @dataclass
 class PageContacts:
-    """What one page offers; each list surest first. ``address`` holds the schema.org PostalAddress
-    fields the page states (streetAddress, postalCode, addressLocality, addressRegion,
-    addressCountry)."""
+    """What one page offers; each list best first, emails ranked as :func:`merge` ranks them (the
+    site's own first), the rest surest first. ``address`` holds the schema.org PostalAddress fields
+    the page states (streetAddress, postalCode, addressLocality, addressRegion, addressCountry).
+
+    ``totals`` counts each kind the page offers, by kind (email, phone …): more than its list holds
+    when the lists were cut to the best few, or when the page held more candidates than an
+    extraction checks (those are counted as sighted, unchecked)."""
 
     url: str
     emails: list[Found] = field(default_factory=list)
@@ -72,6 +82,7 @@ class PageContacts:
     socials: list[Found] = field(default_factory=list)
     contact_forms: list[Found] = field(default_factory=list)
     address: dict[str, str] | None = None
+    totals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,11 +123,19 @@ class Meta:
 # ---- one page --------------------------------------------------------------------------------------
 
 
-def extract(html: str, url: str, *, region: str | None = None, default_region: str = "US") -> PageContacts:
-    """Every contact on one page. ``region`` is the business's country (ISO 3166 alpha-2) when known;
-    ``default_region`` is used for national phone numbers when neither it nor the domain tells."""
+def extract(
+    html: str,
+    url: str,
+    *,
+    region: str | None = None,
+    default_region: str = "US",
+    max_per_kind: int | None = None,
+) -> PageContacts:
+    """Every contact on one page, or its best ``max_per_kind`` of each kind. ``region`` is the
+    business's country (ISO 3166 alpha-2) when known; ``default_region`` is used for national phone
+    numbers when neither it nor the domain tells."""
     tree = LexborHTMLParser(html)
-    page = _Page(url)
+    page = _Page(url, max(COLLECT_PER_KIND, max_per_kind or 0))
     address = None
     for script in tree.css("script"):
         kind = (script.attributes.get("type") or "").split(";")[0].strip().lower()
@@ -137,8 +156,12 @@ def extract(html: str, url: str, *, region: str | None = None, default_region: s
     tree.strip_tags(list(_NOT_TEXT))
     if tree.body is not None:
         _read_text(tree.body.text(separator=_NODE_BREAK), page)
-    return page.result(address)
+    return page.result(address, max_per_kind)
 
+
+# Candidates of one kind a page's extraction checks (per quota: see _Page.room); enough to rank a
+# crowded page's contacts, few enough that a page made of addresses costs little.
+COLLECT_PER_KIND = 500
 
 # Elements whose text no visitor reads as text: code, styles, and what a form field holds or suggests.
 _NOT_TEXT = ("script", "style", "noscript", "template", "textarea", "select", "svg", "iframe", "object")
@@ -164,10 +187,14 @@ _PLAIN_FORM = 0.7
 class _Page:
     """Collects one page's contacts, each value once, keeping its surest sighting."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, collect: int) -> None:
         self.url = url
+        self.site = _registrable(urlsplit(url).hostname or "")
         self.region: str | None = None
         self.found: dict[tuple[str, str], Found] = {}
+        self.collect = collect
+        self.checks: Counter[tuple[str, bool]] = Counter()
+        self.unchecked: Counter[str] = Counter()
         # JSON-LD is read before the region is known, so its phone numbers wait for it.
         self.pending_phones: list[tuple[str, str]] = []
         # A page names its address many times (link, text, JSON); validating is slow, so once each.
@@ -179,9 +206,25 @@ class _Page:
         if kept is None or found.confidence > kept.confidence:
             self.found[key] = found
 
+    def room(self, kind: str, on_site: bool = False) -> bool:
+        """Whether another candidate of ``kind`` may be checked; past the bound it is only counted.
+        Emails on the page's own site (``on_site``) count against a bound of their own."""
+        if self.checks[kind, on_site] < self.collect:
+            self.checks[kind, on_site] += 1
+            return True
+        self.unchecked[kind] += 1
+        return False
+
+    def _on_site(self, candidate: str) -> bool:
+        """Whether an address, as written, is on the page's own site (a guess made before it is read)."""
+        domain = candidate.rpartition("@")[2].strip().strip(".").lower()
+        return self.site is not None and (domain == self.site or domain.endswith("." + self.site))
+
     def email(self, candidate: str | None, source: str) -> None:
         candidate = candidate or ""
         if candidate not in self.checked:
+            if not self.room("email", self._on_site(candidate)):
+                return
             self.checked[candidate] = _usable_email(candidate)
         address = self.checked[candidate]
         if address:
@@ -191,6 +234,8 @@ class _Page:
     def phone(self, text: str, source: str) -> None:
         if self.region is None:
             self.pending_phones.append((text, source))
+            return
+        if not self.room("phone"):
             return
         number = _parse_phone(text, self.region)
         if number:
@@ -205,10 +250,18 @@ class _Page:
         confidence = _PLAIN_FORM if source == "form" else _CONFIDENCE["link"]
         self.add(Found(urldefrag(value).url, "form", source, confidence))
 
-    def result(self, address: dict[str, str] | None) -> PageContacts:
+    def result(self, address: dict[str, str] | None, keep: int | None) -> PageContacts:
         by_kind: dict[str, list[Found]] = {}
-        for found in sorted(self.found.values(), key=lambda item: -item.confidence):
+        for found in self.found.values():
             by_kind.setdefault(found.kind, []).append(found)
+        totals = Counter({kind: len(listed) for kind, listed in by_kind.items()}) + self.unchecked
+        for kind, listed in by_kind.items():
+            if kind == "email":
+                listed.sort(key=lambda item: (_email_group(item, self.site), -item.confidence))
+            else:
+                listed.sort(key=lambda item: -item.confidence)
+            if keep is not None:
+                del listed[keep:]
         return PageContacts(
             url=self.url,
             emails=by_kind.get("email", []),
@@ -217,6 +270,7 @@ class _Page:
             socials=by_kind.get("social", []),
             contact_forms=by_kind.get("form", []),
             address=address,
+            totals=dict(totals),
         )
 
 
@@ -234,9 +288,17 @@ def _read_link(href: str, page: _Page) -> None:
         page.phone(unquote(href.split(":", 1)[1]).lstrip("/"), "tel")
     elif "/cdn-cgi/l/email-protection#" in lowered:
         page.email(_cloudflare(href.rsplit("#", 1)[1]), "cloudflare")
-    elif ("whatsapp" in lowered or "wa.me/" in lowered) and (number := _whatsapp_number(href)):
+    elif (
+        ("whatsapp" in lowered or "wa.me/" in lowered)
+        and page.room("whatsapp")
+        and (number := _whatsapp_number(href))
+    ):
         page.add(Found(number, "whatsapp", "link", _CONFIDENCE["link"]))
-    elif any(word in lowered for word in _NETWORK_WORDS) and (profile := _social_profile(href)):
+    elif (
+        any(word in lowered for word in _NETWORK_WORDS)
+        and page.room("social")
+        and (profile := _social_profile(href))
+    ):
         page.add(Found(profile[1], "social", "link", _CONFIDENCE["link"], network=profile[0]))
 
 
@@ -441,8 +503,9 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return f"{e164};ext={number.extension}" if number.extension else e164
 
 
-def _phones_in(text: str, region: str) -> Iterator[tuple[str, bool]]:
-    """(number, labelled) for each phone number in the text; faxes and registry numbers skipped."""
+def _phones_in(text: str, region: str, room: Callable[[], bool]) -> Iterator[tuple[str, bool]]:
+    """(number, labelled) for each phone number in the text; faxes and registry numbers skipped.
+    ``room`` is asked before each candidate is read by libphonenumber, and may refuse it."""
     for candidate in _PHONE_CANDIDATE.finditer(text):
         start, end = candidate.span()
         if (
@@ -457,6 +520,8 @@ def _phones_in(text: str, region: str) -> Iterator[tuple[str, bool]]:
         if label and label.group("fax") and not _PHONE_AND.search(before, 0, label.start("fax")):
             continue
         if label and label.group("other"):
+            continue
+        if not room():
             continue
         # Two characters either side: a "+" or "(" that begins the number, and whether the digits are
         # glued to a word (DE123456789 is a VAT number).
@@ -727,7 +792,7 @@ def _read_text(text: str, page: _Page) -> None:
         page.email(email, "text")
     for email in _spelled_out_emails(text):
         page.email(email, "deobfuscated")
-    for number, labelled in _phones_in(text, page.region or "US"):
+    for number, labelled in _phones_in(text, page.region or "US", lambda: page.room("phone")):
         flags = () if labelled else ("uncertain",)
         page.add(
             Found(number, "phone", "text", _LABELLED_PHONE if labelled else _UNLABELLED_PHONE, flags=flags)
@@ -805,18 +870,20 @@ def _rank(item: Seen) -> tuple[int, float, int]:
 
 
 def _email_rank(item: Seen, site: str) -> tuple[int, float, int]:
-    if "system" in item.found.flags:
-        group = 3
-    else:
-        domain = item.value.rsplit("@", 1)[1]
-        names = _psl(domain)
-        if names.top_domain_under_public_suffix == site:
-            group = 0
-        elif domain in _FREE_MAIL_DOMAINS or names.domain in _FREE_MAIL_NAMES:
-            group = 1
-        else:
-            group = 2
-    return (group, -item.found.confidence, -len(item.pages))
+    return (_email_group(item.found, site), -item.found.confidence, -len(item.pages))
+
+
+def _email_group(found: Found, site: str | None) -> int:
+    """0 on the site's own domain, 1 a free mailbox, 2 elsewhere, 3 a system sender."""
+    if "system" in found.flags:
+        return 3
+    domain = found.value.rsplit("@", 1)[1]
+    names = _psl(domain)
+    if site is not None and names.top_domain_under_public_suffix == site:
+        return 0
+    if domain in _FREE_MAIL_DOMAINS or names.domain in _FREE_MAIL_NAMES:
+        return 1
+    return 2
 
 
 def _registrable(host: str) -> str | None:

@@ -9,6 +9,11 @@ language and site builder are kept on the domain.
 A page that is an empty script shell (a React or Vue mount point) is rendered in headless Chromium when
 ``render_js`` is on, and its contacts are read from the rendered page; the page's ``problem`` column
 then says it was rendered. With rendering off it ends as ``script_shell``.
+
+No page or site can flood the contacts, or the validations and verifier calls that follow them: of
+each kind (emails, phones …) a page gives at most its best ``contacts_max_per_page``, and a domain
+holds at most ``contacts_max_per_domain``. The page's ``problem`` says what a cap left out, and that a
+page was cut at ``PAGE_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy import ColumnElement, Connection, and_, false, func, select
 from leadpipe.config import Settings
 from leadpipe.db.models import contacts, domains, pages
 from leadpipe.engine.stage import Context, Insert, Item, Result, Stage, Update
-from leadpipe.extract.contacts import Found, extract, is_script_shell, page_meta
+from leadpipe.extract.contacts import Found, PageContacts, extract, is_script_shell, page_meta
 from leadpipe.web.busy import raise_if_busy
 from leadpipe.web.fetch import Fetcher, FetchError
 from leadpipe.web.render import Renderer, RenderError
@@ -31,18 +36,34 @@ PAGE_MAX_BYTES = 5 * 1024 * 1024
 SURE_EMAIL = 0.9
 SURE_PHONE = 0.8
 CONTACT_LIKE = ("home", "contact", "legal", "about", "team")
+# What the caps' notes call each kind of contact.
+KIND_NAMES = {
+    "email": "email addresses",
+    "phone": "phone numbers",
+    "whatsapp": "WhatsApp numbers",
+    "social": "social profiles",
+    "form": "contact forms",
+}
 
 
 def _load_domains(connection: Connection, items: list[dict[str, Any]]) -> None:
-    """Each page's domain name and country, for the phone region and the same-site test."""
+    """Each page's domain name and country, for the phone region and the same-site test, and the
+    contacts its domain holds, for the per-domain cap (pages of a domain run one at a time, so they
+    are all there)."""
     ids = {item["domain_id"] for item in items}
     rows = connection.execute(
         select(domains.c.id, domains.c.name, domains.c.country).where(domains.c.id.in_(ids))
     )
     by_id = {row.id: row for row in rows}
+    held: dict[int, dict[str, set[str]]] = {}
+    for row in connection.execute(
+        select(contacts.c.domain_id, contacts.c.kind, contacts.c.value).where(contacts.c.domain_id.in_(ids))
+    ):
+        held.setdefault(row.domain_id, {}).setdefault(row.kind, set()).add(row.value)
     for item in items:
         row = by_id[item["domain_id"]]
         item["domain_name"], item["domain_country"] = row.name, row.country
+        item["domain_contacts"] = held.get(item["domain_id"], {})
 
 
 def _rows(found: list[Found], item: Item) -> list[dict[str, Any]]:
@@ -85,20 +106,29 @@ async def scrape(item: Item, context: Context) -> Result:
         return Result(outcome="not_html", values={**values, "problem": f"not HTML: {response.content_type}"})
     html = response.body.decode(_charset(response.headers.get("content-type", "")), errors="replace")
     renderer: Renderer | None = context.resources.get("renderer")  # only there when render_js is on
+    rendered = False
     if renderer is not None and is_script_shell(html):
         started = time.monotonic()
         try:
             html = await renderer.render(response.url)
+            rendered = True
             values["problem"] = (
                 f"rendered in headless Chromium ({time.monotonic() - started:.1f}s): "
                 "the page as fetched was an empty script shell"
             )
         except RenderError as error:
             values["problem"] = f"the page is an empty script shell, and rendering it failed: {error}"
+    if response.truncated and not rendered:
+        _note(values, f"cut at {PAGE_MAX_BYTES // 2**20} MiB: contacts past that point were not read")
+    settings = context.settings
     found = extract(
-        html, response.url, region=item["domain_country"], default_region=context.settings.default_region
+        html,
+        response.url,
+        region=item["domain_country"],
+        default_region=settings.default_region,
+        max_per_kind=settings.contacts_max_per_page,
     )
-    every = found.emails + found.phones + found.whatsapp + found.socials + found.contact_forms
+    every = _within_caps(found, item["domain_contacts"], settings, values)
     outputs: list[Insert | Update] = [Insert(contacts, _rows(every, item))]
     if item["category"] == "home":
         meta = page_meta(html)
@@ -117,6 +147,8 @@ async def scrape(item: Item, context: Context) -> Result:
         )
     if every:
         outcome = "contacts_found"
+    elif any(found.totals.values()):
+        outcome = "domain_contacts_full"
     elif is_script_shell(html):
         outcome = "script_shell"
         values.setdefault(
@@ -125,6 +157,42 @@ async def scrape(item: Item, context: Context) -> Result:
     else:
         outcome = "no_contacts"
     return Result(outcome=outcome, values=values, outputs=outputs)
+
+
+def _within_caps(
+    page: PageContacts, held: dict[str, set[str]], settings: Settings, values: dict[str, Any]
+) -> list[Found]:
+    """The page's contacts that its domain keeps, each kind's best first, and a note on the page for
+    each cap that left some out. The page's lists hold its best ``contacts_max_per_page`` already;
+    of those, the domain takes new values while it holds fewer than ``contacts_max_per_domain``."""
+    kept: list[Found] = []
+    lists = (page.emails, page.phones, page.whatsapp, page.socials, page.contact_forms)
+    for (kind, name), listed in zip(KIND_NAMES.items(), lists, strict=True):
+        if page.totals.get(kind, 0) > len(listed):
+            _note(values, f"found {page.totals[kind]:,} {name}, kept the best {len(listed)} (cap per page)")
+        known = held.get(kind, set())
+        room = max(0, settings.contacts_max_per_domain - len(known))
+        left_out = 0
+        for found in listed:
+            if found.value in known:
+                kept.append(found)
+            elif room:
+                kept.append(found)
+                room -= 1
+            else:
+                left_out += 1
+        if left_out:
+            _note(
+                values,
+                f"{left_out:,} more {name} not kept: the domain already has "
+                f"{settings.contacts_max_per_domain} (cap per domain)",
+            )
+    return kept
+
+
+def _note(values: dict[str, Any], note: str) -> None:
+    """Adds a note to the page's ``problem``."""
+    values["problem"] = f"{values['problem']}; {note}" if values.get("problem") else note
 
 
 def _charset(content_type: str) -> str:

@@ -8,16 +8,20 @@ The checks run cheapest first, and each is skipped once an earlier one has decid
 3. DNS, unless switched off: MX records, else A/AAAA (the implicit MX of RFC 5321). No such domain,
    a null MX or no host at all is undeliverable; no answer within the short timeout is unknown;
 4. the paid verifier, if one is chosen: its answer is final. A 429 or 5xx is retried later; a
-   rejected key, no credits left or a reached spending cap pauses the stage, its item unburnt.
+   rejected key, no credits left or a reached spending cap pauses the stage, its item unburnt. It is
+   asked only about a domain's first ``email_verifier_calls_per_domain`` addresses (its best: the
+   best pages are scraped first, and a page's contacts are stored best first), so no one site can
+   spend the budget; the domain's others keep the DNS verdict, with the reason.
 
 Role accounts (info@, kontakt@ …) and disposable domains are flagged, not dropped: for a small
 business info@ is often the only address, so a deliverable one becomes risky with the reason "role"
 or "disposable". A disposable domain never costs a paid call.
 
 The handler writes nothing itself: its check goes out as an output, a new ``email_checks`` row or an
-update of the stale one. The cached checks of a claimed batch are read in the claim's transaction
-(the stage's context); the day's count of paid calls through :class:`EmailChecks`, one of the
-worker's resources, in a short transaction of its own, never open across DNS or HTTP.
+update of the stale one. The cached checks of a claimed batch, and each address's place among its
+domain's, are read in the claim's transaction (the stage's context); the day's count of paid calls
+through :class:`EmailChecks`, one of the worker's resources, in a short transaction of its own, never
+open across DNS or HTTP.
 """
 
 from __future__ import annotations
@@ -98,7 +102,8 @@ class Cached:
 
 
 def _load_checks(connection: Connection, items: list[dict[str, Any]]) -> None:
-    """Each claimed email's cached check, or None: one query for the batch, at claim."""
+    """Each claimed email's cached check, or None, and how many of its domain's emails came before it:
+    two queries for the batch, at claim."""
     addresses = {item["id"]: _normalized(item["value"]) for item in items}
     wanted = {address for address in addresses.values() if address is not None}
     found: list[Any] = []
@@ -108,8 +113,21 @@ def _load_checks(connection: Connection, items: list[dict[str, Any]]) -> None:
         row.address: Cached(row.id, cast(Status, row.status), row.reason, row.provider, utc(row.checked_at))
         for row in found
     }
+    earlier = contacts.alias("earlier")
+    place = (
+        select(func.count())
+        .where(
+            earlier.c.domain_id == contacts.c.domain_id,
+            earlier.c.kind == "email",
+            earlier.c.id < contacts.c.id,
+        )
+        .scalar_subquery()
+    )
+    claimed = select(contacts.c.id, place).where(contacts.c.id.in_([item["id"] for item in items]))
+    places = {contact_id: before for contact_id, before in connection.execute(claimed)}
     for item in items:
         item["email_check"] = cached.get(addresses[item["id"]])
+        item["emails_before"] = places[item["id"]]
 
 
 def _normalized(value: str) -> str | None:
@@ -231,6 +249,12 @@ async def _check(
     verifier: Verifier | None = context.resources.get("verifier")
     if verifier is None or verdict.status == "undeliverable" or "disposable" in flags:
         return verdict, provider
+    if item["emails_before"] >= settings.email_verifier_calls_per_domain:
+        unasked = (
+            f"not sent to the verifier: its calls go to the domain's first "
+            f"{settings.email_verifier_calls_per_domain} addresses (cap per domain)"
+        )
+        return Verdict(verdict.status, "; ".join(filter(None, (verdict.reason, unasked)))), provider
     checks: EmailChecks = context.resources["email_checks"]
     await checks.reserve_call(verifier.name, settings)
     try:
