@@ -260,6 +260,13 @@ def test_the_guard_holds_for_every_direct_connection_whatever_proxy_variables_sa
     assert web.log == []
 
 
+def test_a_private_address_is_refused_even_when_a_proxy_would_take_it(web: Web) -> None:
+    with pytest.raises(FetchError) as refused:
+        run(_get(fetcher_for(web), f"{web.url}/", obey_robots=False))  # the proxy would connect to it
+    assert refused.value.kind == "private_address"
+    assert web.log == []
+
+
 def test_a_request_the_environment_sends_to_a_proxy_is_the_proxys_to_resolve(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:

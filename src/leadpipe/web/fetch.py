@@ -142,6 +142,14 @@ def is_public_address(address: str) -> bool:
     return all(ipv4.is_global for ipv4 in carried if ipv4 is not None)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def _system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
@@ -242,26 +250,28 @@ class Fetcher:
         return client._transport_for_url(httpx.URL(url)) is not client._transport
 
     async def check_address(self, url: str) -> None:
-        """Refuse now a URL whose connection the guard would refuse, before work it would waste."""
-        if self.settings.allow_private_networks or self._through_proxy(url):
+        """Refuse now a URL the guard would refuse, before work is spent on it: one naming an address
+        (a proxy would connect to it as given), or a name leadpipe would connect to itself. A name a
+        proxy takes is the proxy's to resolve."""
+        if self.settings.allow_private_networks:
             return
         parts = urlsplit(url)
-        await self._checked_addresses(
-            parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        )
+        host = parts.hostname or ""
+        if _is_address(host) or not self._through_proxy(url):
+            await self._checked_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
 
     async def _checked_addresses(self, host: str, port: int) -> list[str]:
         """The addresses to connect to for ``host``: looked up once, each refused unless it is public
         or the operator allows private networks."""
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
+        if _is_address(host):
+            addresses = [host]
+        else:
             try:
                 addresses = await self.resolver(host, port)
             except (OSError, UnicodeError) as error:
                 raise FetchError("dns", f"{host} does not resolve ({error})") from None
-        if not addresses:
-            raise FetchError("dns", f"{host} does not resolve (no address)")
+            if not addresses:
+                raise FetchError("dns", f"{host} does not resolve (no address)")
         if not self.settings.allow_private_networks:
             for address in addresses:
                 if not is_public_address(address):
@@ -355,8 +365,10 @@ class Fetcher:
     ) -> Response:
         seen = [url]
         while True:
-            delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
             host = urlsplit(url).hostname or ""
+            if _is_address(host):  # refused even when a proxy takes it: it would connect to it as given
+                await self.check_address(url)
+            delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
             async with self._slot(host, delay):
                 response = await self._request(url, max_bytes, sink)
             if not response.is_redirect:
