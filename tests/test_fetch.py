@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,6 +292,55 @@ def test_a_name_is_connected_to_at_an_address_the_resolver_gave(web: Web, addres
     response = run(_get(fetcher, f"http://shop.test:{port_of(web)}/", obey_robots=False))
     assert response.body == b"the shop"
     assert web.requests_to("shop.test") == ["/"]  # the Host header still names the site
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a certificate")
+def test_https_to_a_resolved_address_still_speaks_to_and_verifies_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1".split(),
+            *"-subj /CN=shop.test -addext subjectAltName=DNS:shop.test".split(),
+            *["-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the only certificate httpx trusts now
+    server_names: list[str | None] = []
+    hosts: list[str | None] = []
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    tls.sni_callback = lambda connection, name, context: server_names.append(name)
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"shop")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetcher = Fetcher(
+            Settings(allow_private_networks=True, http_total_timeout_seconds=5),
+            resolver=answering(["127.0.0.1"]),
+        )
+        url = f"https://shop.test:{server.server_address[1]}/"
+        response = run(_get(fetcher, url, obey_robots=False))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.body == b"shop"
+    assert server_names == ["shop.test"] and hosts == [f"shop.test:{server.server_address[1]}"]
 
 
 def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_the_connection(web: Web) -> None:

@@ -5,8 +5,9 @@ A request passes these layers in order, each a small function of its own:
 1. the address guard, as each connection is opened: no private, loopback or link-local targets (nor
    IPv6 addresses carrying one) unless the operator allows them. Every connection leadpipe opens itself
    goes to the very addresses the guard looked up, once, and checked, so a second look-up cannot
-   answer differently (DNS rebinding). Only a request that httpx sends to a proxy (``LEADPIPE_PROXY``,
-   or the environment's for its scheme and host) is the proxy's to resolve;
+   answer differently (DNS rebinding). Only the name in a request that httpx sends to a proxy
+   (``LEADPIPE_PROXY``, or the environment's for its scheme and host) is the proxy's to resolve; an
+   address given as such is checked even then;
 2. robots.txt, for leadpipe's user agent (cached per origin for a day);
 3. politeness: a global and a per-host limit on requests in flight, and an optional per-host delay
    (at least the site's Crawl-delay);
