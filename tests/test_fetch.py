@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leadpipe.config import Settings
 from leadpipe.demo.web import Web
-from leadpipe.web.fetch import Fetcher, FetchError, Response
+from leadpipe.web.fetch import Fetcher, FetchError, Resolver, Response, is_public_address
 
 
 @pytest.fixture
@@ -186,7 +192,16 @@ def test_loopback_targets_are_refused_without_a_connection(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["10.0.0.8", "192.168.1.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "fd00::1"]
+    "address",
+    [
+        "10.0.0.8",
+        "192.168.1.1",
+        "172.16.5.4",
+        "169.254.169.254",
+        "100.64.0.1",
+        "fd00::1",
+        "64:ff9b::a9fe:a9fe",
+    ],
 )
 def test_names_resolving_to_private_ranges_are_refused(address: str) -> None:
     """The resolver is replaced, so nothing is ever sent towards these addresses."""
@@ -203,3 +218,174 @@ def test_loopback_is_allowed_when_the_operator_allows_it(web: Web) -> None:
     web.add("127.0.0.1", "/", b"local")
     response = run(_get(Fetcher(Settings(allow_private_networks=True)), web.url + "/", obey_robots=False))
     assert response.body == b"local"
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def proxy_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Exactly these proxy variables, in both spellings httpx reads."""
+    for name in PROXY_VARIABLES:
+        for spelling in (name, name.lower()):
+            monkeypatch.delenv(spelling, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def answering(*answers: list[str]) -> Resolver:
+    """A resolver giving these answers in turn, the last one from then on."""
+    remaining = list(answers)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return remaining.pop(0) if len(remaining) > 1 else remaining[0]
+
+    return resolver
+
+
+def port_of(web: Web) -> int:
+    return int(web.url.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"NO_PROXY": "x.invalid"},
+        {"HTTPS_PROXY": "http://127.0.0.1:9"},  # for https only: an http:// URL goes direct
+        {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "intranet.test"},
+    ],
+)
+def test_the_guard_holds_for_every_direct_connection_whatever_proxy_variables_say(
+    web: Web, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    web.add("intranet.test", "/", b"internal")
+    proxy_environment(monkeypatch, **variables)
+    fetcher = Fetcher(Settings(http_total_timeout_seconds=5), resolver=answering(["127.0.0.1"]))
+    with pytest.raises(FetchError) as refused:
+        run(_get(fetcher, f"http://intranet.test:{port_of(web)}/", obey_robots=False))
+    assert refused.value.kind == "private_address"
+    assert web.log == []
+
+
+def test_a_private_address_is_refused_even_when_a_proxy_would_take_it(web: Web) -> None:
+    with pytest.raises(FetchError) as refused:
+        run(_get(fetcher_for(web), f"{web.url}/", obey_robots=False))  # the proxy would connect to it
+    assert refused.value.kind == "private_address"
+    assert web.log == []
+
+
+def test_a_request_the_environment_sends_to_a_proxy_is_the_proxys_to_resolve(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web.add("acme.test", "/", b"through the proxy")
+    proxy_environment(monkeypatch, HTTP_PROXY=web.url)
+    fetcher = Fetcher(Settings(http_total_timeout_seconds=5), resolver=answering(["127.0.0.1"]))
+    response = run(_get(fetcher, "http://acme.test/", obey_robots=False))
+    assert response.body == b"through the proxy" and web.requests_to("acme.test") == ["/"]
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["127.0.0.2", "127.0.0.1"]])  # nothing on .2
+def test_a_name_is_connected_to_at_an_address_the_resolver_gave(web: Web, addresses: list[str]) -> None:
+    web.add("shop.test", "/", b"the shop")
+    fetcher = Fetcher(
+        Settings(allow_private_networks=True, http_total_timeout_seconds=5), resolver=answering(addresses)
+    )
+    response = run(_get(fetcher, f"http://shop.test:{port_of(web)}/", obey_robots=False))
+    assert response.body == b"the shop"
+    assert web.requests_to("shop.test") == ["/"]  # the Host header still names the site
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a certificate")
+def test_https_to_a_resolved_address_still_speaks_to_and_verifies_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1".split(),
+            *"-subj /CN=shop.test -addext subjectAltName=DNS:shop.test".split(),
+            *["-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the only certificate httpx trusts now
+    server_names: list[str | None] = []
+    hosts: list[str | None] = []
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    tls.sni_callback = lambda connection, name, context: server_names.append(name)
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"shop")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetcher = Fetcher(
+            Settings(allow_private_networks=True, http_total_timeout_seconds=5),
+            resolver=answering(["127.0.0.1"]),
+        )
+        url = f"https://shop.test:{server.server_address[1]}/"
+        response = run(_get(fetcher, url, obey_robots=False))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.body == b"shop"
+    assert server_names == ["shop.test"] and hosts == [f"shop.test:{server.server_address[1]}"]
+
+
+def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_the_connection(web: Web) -> None:
+    """A hostile DNS server answers a public address to the check, then loopback: the connection must
+    go where the answer it uses was checked, never to a second answer."""
+    web.add("rebind.test", "/", b"internal")
+    url = f"http://rebind.test:{port_of(web)}/"
+
+    async def scenario() -> None:
+        fetcher = Fetcher(
+            Settings(http_total_timeout_seconds=5), resolver=answering(["93.184.216.34"], ["127.0.0.1"])
+        )
+        try:
+            await fetcher.check_address(url)  # as the renderer does before it opens the page
+            await fetcher.get(url, obey_robots=False)
+        finally:
+            await fetcher.aclose()
+
+    with pytest.raises(FetchError) as refused:
+        run(scenario())
+    assert refused.value.kind == "private_address" and "127.0.0.1" in str(refused.value)
+    assert web.log == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::808:808",  # local-use NAT64
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "::127.0.0.1",  # IPv4-compatible
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "127.0.0.1",
+        "fe80::1%eth0",
+    ],
+)
+def test_addresses_that_reach_a_private_host_are_not_public(address: str) -> None:
+    assert not is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2002:808:808::", "64:ff9b::808:808", "::ffff:8.8.8.8", "2606:4700::1111"]
+)
+def test_public_addresses_are_public(address: str) -> None:
+    assert is_public_address(address)

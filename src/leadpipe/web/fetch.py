@@ -2,7 +2,12 @@
 
 A request passes these layers in order, each a small function of its own:
 
-1. the address guard: no private, loopback or link-local targets unless the operator allows them;
+1. the address guard, as each connection is opened: no private, loopback or link-local targets (nor
+   IPv6 addresses carrying one) unless the operator allows them. Every connection leadpipe opens itself
+   goes to the very addresses the guard looked up, once, and checked, so a second look-up cannot
+   answer differently (DNS rebinding). Only the name in a request that httpx sends to a proxy
+   (``LEADPIPE_PROXY``, or the environment's for its scheme and host) is the proxy's to resolve; an
+   address given as such is checked even then;
 2. robots.txt, for leadpipe's user agent (cached per origin for a day);
 3. politeness: a global and a per-host limit on requests in flight, and an optional per-host delay
    (at least the site's Crawl-delay);
@@ -25,12 +30,12 @@ import ipaddress
 import socket
 import ssl
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from protego import Protego
 
@@ -44,6 +49,12 @@ REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_TTL_SECONDS = 24 * 3600
 MAX_CRAWL_DELAY_SECONDS = 10.0
+
+# IPv6 ranges whose last 32 bits are an IPv4 address the packets reach: NAT64's well-known prefix
+# (RFC 6052) and the deprecated IPv4-compatible addresses (RFC 4291).
+IPV4_IN_LAST_32_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# NAT64 for local use (RFC 8215): never global, though Python 3.11's ipaddress counts it as such.
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class FetchError(Exception):
@@ -119,9 +130,61 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` is on the public internet, and so is any IPv4 address it carries (IPv4-mapped,
+    6to4, Teredo, NAT64, IPv4-compatible): such an IPv6 address reaches that IPv4 host."""
+    ip = ipaddress.ip_address(address)
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    if ip in LOCAL_NAT64:
+        return False
+    carried = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if any(ip in network for network in IPV4_IN_LAST_32_BITS):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(ipv4.is_global for ipv4 in carried if ipv4 is not None)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def _system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
+
+
+class _GuardedNetwork(httpcore.AsyncNetworkBackend):
+    """httpcore's network for leadpipe's own connections: it connects to the addresses ``addresses``
+    resolved and checked for the host, never to a second look-up of the name. httpcore still gives the
+    name to TLS (SNI, certificate) and httpx to the Host header."""
+
+    def __init__(self, addresses: Resolver) -> None:
+        self._addresses = addresses
+        self._network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):  # the look-up is part of connecting, as in httpcore
+                addresses = await self._addresses(host, port)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from None
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await self._network.connect_tcp(address, port, timeout, local_address, socket_options)
+        return await self._network.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
 
 
 class Fetcher:
@@ -136,7 +199,6 @@ class Fetcher:
         self._next_at: dict[str, float] = {}
         self._robots: dict[str, Robots] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
-        self._cleared: dict[str, float] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -154,9 +216,14 @@ class Fetcher:
                     max_connections=self.settings.http_concurrency, max_keepalive_connections=32
                 ),
                 proxy=proxy,
-                trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, NO_PROXY
+                trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
                 follow_redirects=False,
             )
+            # The transport for every URL no proxy takes. httpx has no setting for its network (only
+            # httpcore has), and a transport of our own would turn off the environment's proxies.
+            direct = self._client._transport
+            assert isinstance(direct, httpx.AsyncHTTPTransport)
+            direct._pool._network_backend = _GuardedNetwork(self._checked_addresses)
         return self._client
 
     async def aclose(self) -> None:
@@ -181,36 +248,43 @@ class Fetcher:
 
     # -- layer 1: the address guard ---------------------------------------------------------------
 
-    def _through_proxy(self, host: str) -> bool:
-        if self.settings.proxy:
-            return True
-        return bool(urllib.request.getproxies()) and not urllib.request.proxy_bypass(host)
+    def _through_proxy(self, url: str) -> bool:
+        """Whether httpx sends ``url`` to a proxy: httpx's own choice, so the two cannot disagree."""
+        client = self.client
+        return client._transport_for_url(httpx.URL(url)) is not client._transport
 
     async def check_address(self, url: str) -> None:
-        """Refuse a target that is, or resolves to, a private, loopback or link-local address."""
+        """Refuse now a URL the guard would refuse, before work is spent on it: one naming an address
+        (a proxy would connect to it as given), or a name leadpipe would connect to itself. A name a
+        proxy takes is the proxy's to resolve."""
         if self.settings.allow_private_networks:
             return
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if self._cleared.get(host, 0) > time.monotonic():
-            return
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            if self._through_proxy(host):
-                return  # the proxy resolves names, and it is the operator's choice
+        host = parts.hostname or ""
+        if _is_address(host) or not self._through_proxy(url):
+            await self._checked_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+
+    async def _checked_addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``: looked up once, each refused unless it is public
+        or the operator allows private networks."""
+        if _is_address(host):
+            addresses = [host]
+        else:
             try:
-                addresses = await self.resolver(host, parts.port or (443 if parts.scheme == "https" else 80))
+                addresses = await self.resolver(host, port)
             except (OSError, UnicodeError) as error:
                 raise FetchError("dns", f"{host} does not resolve ({error})") from None
-        for address in addresses:
-            if not ipaddress.ip_address(address.split("%")[0]).is_global:
-                raise FetchError(
-                    "private_address",
-                    f"refused: {host} resolves to {address}, a private or local address "
-                    "(set LEADPIPE_ALLOW_PRIVATE_NETWORKS=true to allow)",
-                )
-        self._cleared[host] = time.monotonic() + 60
+            if not addresses:
+                raise FetchError("dns", f"{host} does not resolve (no address)")
+        if not self.settings.allow_private_networks:
+            for address in addresses:
+                if not is_public_address(address):
+                    raise FetchError(
+                        "private_address",
+                        f"refused: {host} resolves to {address}, a private or local address "
+                        "(set LEADPIPE_ALLOW_PRIVATE_NETWORKS=true to allow)",
+                    )
+        return addresses
 
     # -- layer 2: robots.txt ----------------------------------------------------------------------
 
@@ -302,9 +376,10 @@ class Fetcher:
     ) -> Response:
         seen = [url]
         while True:
-            await self.check_address(url)
-            delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
             host = urlsplit(url).hostname or ""
+            if _is_address(host):  # refused even when a proxy takes it: it would connect to it as given
+                await self.check_address(url)
+            delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
             async with self._slot(host, delay):
                 response = await self._request(url, max_bytes, sink)
             if not response.is_redirect:
