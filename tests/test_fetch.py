@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from leadpipe.config import Settings
@@ -140,13 +143,49 @@ def test_a_gzip_bomb_in_transport_encoding_is_stopped_at_the_cap(web: Web) -> No
     assert response.truncated and response.size == 2_000_000
 
 
-def test_retry_after_is_read_as_seconds_or_a_date(web: Web) -> None:
+def test_retry_after_is_read_from_the_answer_and_bounded_by_the_setting(web: Web) -> None:
     web.add("busy.test", "/", b"slow down", status=429, headers={"Retry-After": "120"})
+    web.add("greedy.test", "/", b"go away", status=429, headers={"Retry-After": "99999999999999"})
     response = run(_get(fetcher_for(web), "http://busy.test/", obey_robots=False))
     assert response.status == 429 and response.retry_after() == 120
-    dated = Response("u", 503, response.headers.copy())
-    dated.headers["Retry-After"] = "Wed, 21 Oct 2015 07:28:00 GMT"
-    assert dated.retry_after() == 0.0
+    fetcher = fetcher_for(web, max_retry_after_seconds=3600)
+    assert run(_get(fetcher, "http://greedy.test/", obey_robots=False)).retry_after() == 3600
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("1.5", 1.5),
+        ("0", 0.0),
+        ("-5", 0.0),  # no wait: the caller's own backoff applies
+        ("99999999999999", 86400.0),  # the answer that stopped the worker: a day at most
+        ("9" * 400, 86400.0),  # past what a float holds
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 86400.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e9", None),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", None),
+    ],
+)
+def test_retry_after_reads_seconds_or_a_date_within_zero_and_the_cap(
+    header: str | None, seconds: float | None
+) -> None:
+    headers = httpx.Headers() if header is None else httpx.Headers({"Retry-After": header})
+    response = Response("http://busy.test/", 429, headers, retry_after_limit=86400.0)
+    assert response.retry_after() == seconds
+
+
+def test_retry_after_reads_a_date_to_come_as_the_seconds_until_it() -> None:
+    in_ten_minutes = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=600), usegmt=True)
+    headers = httpx.Headers({"Retry-After": in_ten_minutes})
+    waited = Response("http://busy.test/", 503, headers, retry_after_limit=86400.0).retry_after()
+    assert waited is not None and 598 <= waited <= 600
 
 
 def test_one_host_gets_at_most_its_share_of_requests_at_once(web: Web) -> None:

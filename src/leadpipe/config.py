@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     )
     http_max_redirects: int = Field(default=5, ge=0)
     obey_robots: bool = Field(default=True, description="obey robots.txt for the user agent")
+    max_retry_after_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="the longest an item waits for its retry: a longer Retry-After is cut to this",
+    )
 
     # Sitemaps: per-file caps from the protocol, per-domain budgets so no site can take the pipeline.
     sitemap_max_bytes: int = Field(

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import email.utils
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -64,6 +65,8 @@ class Response:
     truncated: bool = False
     seconds: float = 0.0
     redirects: list[str] = field(default_factory=list)
+    retry_after_limit: float = field(kw_only=True, repr=False)
+    """The longest :meth:`retry_after` says (the fetcher's ``max_retry_after_seconds``)."""
 
     @property
     def is_redirect(self) -> bool:
@@ -74,19 +77,30 @@ class Response:
         return str(self.headers.get("content-type", "")).split(";")[0].strip().lower()
 
     def retry_after(self) -> float | None:
-        """Seconds a 429 or 503 asks us to wait (delta or HTTP date), if it says."""
-        value = self.headers.get("retry-after", "").strip()
-        if not value:
-            return None
-        if value.isdigit():
-            return float(value)
+        """Seconds a 429 or 503 asks us to wait, if it says (see :func:`parse_retry_after`)."""
+        return parse_retry_after(self.headers.get("retry-after"), self.retry_after_limit)
+
+
+_DELAY_SECONDS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_retry_after(value: str | None, limit: float) -> float | None:
+    """A Retry-After header's wait in seconds, between 0 and ``limit``; None when it says nothing
+    usable. Seconds or an HTTP date; fractions are read, and a negative or past value is no wait. The
+    value is the server's to choose: ``99999999999999`` or the year 9999 waits ``limit``, no longer.
+    """
+    value = (value or "").strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)  # a string of digits is at most inf here, never nan
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), limit)
 
 
 @dataclass
@@ -315,7 +329,12 @@ class Fetcher:
     async def _request(self, url: str, max_bytes: int, sink: Sink | None) -> Response:
         try:
             async with self.client.stream("GET", url) as raw:
-                response = Response(str(raw.url), raw.status_code, raw.headers)
+                response = Response(
+                    str(raw.url),
+                    raw.status_code,
+                    raw.headers,
+                    retry_after_limit=self.settings.max_retry_after_seconds,
+                )
                 if response.is_redirect:
                     return response
                 chunks: list[bytes] = []
