@@ -8,8 +8,8 @@ A request passes these layers in order, each a small function of its own:
    (at least the site's Crawl-delay);
 4. HTTP: verified TLS, redirects followed by hand so each hop passes layers 1 and 2 again, connect and
    read timeouts and a deadline for the whole response;
-5. the body: streamed, counted after transport decompression, and cut at a cap, so neither a huge
-   file nor a gzip bomb is ever held in memory.
+5. the body: streamed, its transport compression undone in bounded pieces (``web/decode.py``), counted
+   and cut at a cap, so neither a huge file nor a gzip bomb is ever held in memory.
 
 Nothing here retries or sleeps on a 429/503: the caller turns :meth:`Response.retry_after` into the
 engine's ``RetryLater``, so no worker slot waits.
@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -35,6 +35,7 @@ import httpx
 from protego import Protego
 
 from leadpipe.config import Settings
+from leadpipe.web.decode import BodyDecoder, DecodeError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 Sink = Callable[[bytes], bool]
@@ -338,18 +339,19 @@ class Fetcher:
                 if response.is_redirect:
                     return response
                 chunks: list[bytes] = []
-                async for chunk in raw.aiter_bytes():
-                    room = max_bytes - response.size
-                    if len(chunk) > room:
-                        chunk = chunk[:room]
-                        response.truncated = True
-                    response.size += len(chunk)
-                    if sink is None:
-                        chunks.append(chunk)
-                    elif not sink(chunk):
-                        break
-                    if response.truncated:
-                        break
+                async with contextlib.aclosing(_decoded(raw)) as decoded:
+                    async for chunk in decoded:
+                        room = max_bytes - response.size
+                        if len(chunk) > room:
+                            chunk = chunk[:room]
+                            response.truncated = True
+                        response.size += len(chunk)
+                        if sink is None:
+                            chunks.append(chunk)
+                        elif not sink(chunk):
+                            break
+                        if response.truncated:
+                            break
                 response.body = b"".join(chunks)
                 return response
         except httpx.ProxyError as error:
@@ -360,10 +362,18 @@ class Fetcher:
             raise FetchError("timeout", f"{url} stopped answering") from None
         except httpx.ConnectError as error:
             raise _connect_error(url, error) from None
-        except (httpx.RemoteProtocolError, httpx.DecodingError, httpx.ReadError) as error:
+        except (httpx.RemoteProtocolError, httpx.ReadError, DecodeError) as error:
             raise FetchError(
                 "protocol", f"broken answer from {url}: {error or type(error).__name__}"
             ) from None
+
+
+async def _decoded(raw: httpx.Response) -> AsyncGenerator[bytes]:
+    """The body as it arrives, its Content-Encoding undone by leadpipe's own bounded decoder."""
+    decoder = BodyDecoder(raw.headers.get("content-encoding", ""))
+    async for data in raw.aiter_raw():
+        for piece in decoder.decode(data):
+            yield piece
 
 
 def _connect_error(url: str, error: httpx.ConnectError) -> FetchError:
