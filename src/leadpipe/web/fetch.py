@@ -66,8 +66,10 @@ class Response:
     truncated: bool = False
     seconds: float = 0.0
     redirects: list[str] = field(default_factory=list)
-    retry_after_limit: float = field(kw_only=True, repr=False)
-    """The longest :meth:`retry_after` says (the fetcher's ``max_retry_after_seconds``)."""
+    retry_after_limit: float = field(
+        default=Settings.model_fields["max_retry_after_seconds"].default, kw_only=True, repr=False
+    )
+    """The longest :meth:`retry_after` says: the fetcher's ``max_retry_after_seconds``."""
 
     @property
     def is_redirect(self) -> bool:
