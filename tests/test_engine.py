@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import sqlite3
 import threading
 import time
@@ -20,7 +21,7 @@ from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
 from leadpipe.engine import queue
 from leadpipe.engine import worker as worker_module
-from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, Stage
+from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, RetryLater, Stage
 from leadpipe.engine.worker import Worker, WorkerFailed, pause_stage
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
@@ -169,6 +170,32 @@ def test_retry_later_waits_without_holding_a_slot(db: Database, settings: Settin
         due_soon = queue.has_due_work(db, connection, STAGE, SETTINGS, within=25)
         due_later = queue.has_due_work(db, connection, STAGE, SETTINGS, within=35)
     assert not due_soon and due_later
+
+
+@pytest.mark.parametrize("seconds", [1e14, math.inf, math.nan])
+def test_an_absurd_retry_later_delay_is_bounded_and_the_worker_carries_on(
+    db: Database, settings: Settings, seconds: float
+) -> None:
+    """A handler passing on a server's ``Retry-After: 99999999999999`` used to overflow the clock and
+    stop the worker, at every rerun: now the item waits at most the cap, and the rest is done."""
+
+    async def told_to_wait(item: Item, context: Context) -> Result:
+        if item["name"] == "absurd.test":
+            raise RetryLater("429 Too Many Requests, Retry-After: absurd", seconds)
+        return await pipelines.touch(item, context)
+
+    stage = pipelines.touch_stage(handler=told_to_wait)
+    add_domains(db, ["absurd.test", "fine.test"])
+    run_until_idle(db, settings, Pipeline([stage]))
+    assert domain(db, "fine.test")["status"] == "done"
+    item = domain(db, "absurd.test")
+    assert (item["status"], item["attempts"], item["lease_token"]) == ("pending", 1, None)
+    assert "Retry-After: absurd" in item["last_error"]
+    cap = settings.max_retry_after_seconds
+    with db.engine.connect() as connection:
+        due_before_the_cap = queue.has_due_work(db, connection, stage, settings, within=cap - 60)
+        due_within_the_cap = queue.has_due_work(db, connection, stage, settings, within=cap + 60)
+    assert not due_before_the_cap and due_within_the_cap
 
 
 def test_a_stage_that_pauses_itself_keeps_its_items_unburnt(db: Database, settings: Settings) -> None:

@@ -344,6 +344,22 @@ def test_a_sitemap_answering_5xx_at_import_is_retried_and_ends_dead_never_empty(
     assert set(pages_of(db, "broken.test")) == {"http://broken.test/"}
 
 
+def test_an_absurd_retry_after_waits_a_day_at_most_and_the_other_sites_go_on(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    """``Retry-After: 99999999999999`` overflowed the claim clock and stopped the worker, at every rerun."""
+    web.add("greedy.test", "/robots.txt", b"Sitemap: /sitemap.xml\n", content_type="text/plain")
+    web.add("greedy.test", "/sitemap.xml", b"go away", status=429, headers={"Retry-After": "99999999999999"})
+    web.add_xml("fine.test", "/sitemap.xml", urlset("http://fine.test/about"))
+    crawl(db, crawl_settings, "greedy.test", "fine.test", pipeline=REAL)
+    assert domain_row(db, "fine.test").outcome == "sitemaps"
+    assert "http://fine.test/about" in pages_of(db, "fine.test")
+    greedy = domain_row(db, "greedy.test")
+    assert greedy.status == "pending" and "429 on http://greedy.test/sitemap.xml" in greedy.last_error
+    waits = (greedy.run_after.replace(tzinfo=None) - greedy.updated_at.replace(tzinfo=None)).total_seconds()
+    assert 86400 - 60 < waits <= 86400 + 60
+
+
 def test_a_redirect_loop_is_recorded_on_its_sitemap(db: Database, crawl_settings: Settings, web: Web) -> None:
     web.add("redir.test", "/robots.txt", b"Sitemap: /a.xml\n", content_type="text/plain")
     web.add("redir.test", "/a.xml", status=301, headers={"Location": "/b.xml"})

@@ -308,6 +308,10 @@ DEBOUNCE_ANSWERS: list[tuple[Reply, Verdict]] = [
         Reply(429, {"error": "Too Many Requests"}, headers={"Retry-After": "30"}),
         Verdict("unknown", "debounce: rate limited (HTTP 429)", True, 30.0),
     ),
+    (
+        Reply(429, b"", headers={"Retry-After": "99999999999999"}),
+        Verdict("unknown", "debounce: rate limited (HTTP 429)", True, 86400.0),
+    ),
     (Reply(429, b""), Verdict("unknown", "debounce: rate limited (HTTP 429)", True)),
     (Reply(500, b"Internal Server Error"), Verdict("unknown", "debounce: HTTP 500", True)),
     (Reply(503, b"Service Unavailable"), Verdict("unknown", "debounce: HTTP 503", True)),
@@ -353,6 +357,10 @@ ZEROBOUNCE_ANSWERS: list[tuple[Reply, Verdict]] = [
     (
         Reply(429, b"", headers={"Retry-After": "5"}),
         Verdict("unknown", "zerobounce: rate limited (HTTP 429)", True, 5.0),
+    ),
+    (
+        Reply(429, b"", headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+        Verdict("unknown", "zerobounce: rate limited (HTTP 429)", True, 0.0),
     ),
     (Reply(502, b"Bad Gateway"), Verdict("unknown", "zerobounce: HTTP 502", True)),
     (Reply(200, b"<html></html>"), Verdict("unknown", "zerobounce: an answer that is not JSON", True)),

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="after a 429 or 5xx without Retry-After, how long before the item is tried again",
     )
     obey_robots: bool = Field(default=True, description="obey robots.txt for the user agent")
+    max_retry_after_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="the longest an item waits for its retry: a longer Retry-After is cut to this",
+    )
 
     # Sitemaps: per-file caps from the protocol, per-domain budgets so no site can take the pipeline.
     sitemap_max_bytes: int = Field(

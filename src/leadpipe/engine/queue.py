@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -425,7 +426,7 @@ def commit(
         if give_up:
             changes["finished_at"] = _clock(db)
         else:
-            changes["run_after"] = _clock(db, failure.delay)
+            changes["run_after"] = _clock(db, _retry_delay(failure.delay, settings))
         fence = {"ids": _ids(db, [failure.id]), "token": failure.token}
         count = connection.execute(_fenced(db, table).values(changes), fence).rowcount
         if not count:
@@ -435,6 +436,14 @@ def commit(
         else:
             retried += 1
     return Outcome(held, retried, dead, lost + len(done) - held)
+
+
+def _retry_delay(seconds: float, settings: Settings) -> float:
+    """A retry's wait, within bounds. A handler's delay may be a server's Retry-After: an absurd one
+    would overflow the clock (stopping the worker) or park the item for good. NaN waits the longest."""
+    if math.isnan(seconds):
+        return settings.max_retry_after_seconds
+    return min(max(seconds, 0.0), settings.max_retry_after_seconds)
 
 
 def _update_many(connection: Connection, table: Table, by_id: Mapping[int, Mapping[str, Any]]) -> None:

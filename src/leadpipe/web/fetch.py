@@ -13,8 +13,8 @@ A request passes these layers in order, each a small function of its own:
    (at least the site's Crawl-delay);
 4. HTTP: verified TLS, redirects followed by hand so each hop passes layers 1 and 2 again, connect and
    read timeouts and a deadline for the whole response;
-5. the body: streamed, counted after transport decompression, and cut at a cap, so neither a huge
-   file nor a gzip bomb is ever held in memory.
+5. the body: streamed, its transport compression undone in bounded pieces (``web/decode.py``), counted
+   and cut at a cap, so neither a huge file nor a gzip bomb is ever held in memory.
 
 Nothing here retries on a 429/503: the caller turns :meth:`Response.retry_after` into the engine's
 ``RetryLater`` (`leadpipe.web.busy`), so no worker slot waits it out; meanwhile :meth:`Fetcher.slow_down`
@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import email.utils
 import ipaddress
+import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -40,6 +41,7 @@ import httpx
 from protego import Protego
 
 from leadpipe.config import Settings
+from leadpipe.web.decode import BodyDecoder, DecodeError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 Sink = Callable[[bytes], bool]
@@ -78,6 +80,10 @@ class Response:
     truncated: bool = False
     seconds: float = 0.0
     redirects: list[str] = field(default_factory=list)
+    retry_after_limit: float = field(
+        default=Settings.model_fields["max_retry_after_seconds"].default, kw_only=True, repr=False
+    )
+    """The longest :meth:`retry_after` says: the fetcher's ``max_retry_after_seconds``."""
 
     @property
     def is_redirect(self) -> bool:
@@ -88,19 +94,30 @@ class Response:
         return str(self.headers.get("content-type", "")).split(";")[0].strip().lower()
 
     def retry_after(self) -> float | None:
-        """Seconds a 429 or 503 asks us to wait (delta or HTTP date), if it says."""
-        value = self.headers.get("retry-after", "").strip()
-        if not value:
-            return None
-        if value.isdigit():
-            return float(value)
+        """Seconds a 429 or 503 asks us to wait, if it says (see :func:`parse_retry_after`)."""
+        return parse_retry_after(self.headers.get("retry-after"), self.retry_after_limit)
+
+
+_DELAY_SECONDS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_retry_after(value: str | None, limit: float) -> float | None:
+    """A Retry-After header's wait in seconds, between 0 and ``limit``; None when it says nothing
+    usable. Seconds or an HTTP date; fractions are read, and a negative or past value is no wait. The
+    value is the server's to choose: ``99999999999999`` or the year 9999 waits ``limit``, no longer.
+    """
+    value = (value or "").strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)  # a string of digits is at most inf here, never nan
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), limit)
 
 
 @dataclass
@@ -400,22 +417,28 @@ class Fetcher:
     async def _request(self, url: str, max_bytes: int, sink: Sink | None) -> Response:
         try:
             async with self.client.stream("GET", url) as raw:
-                response = Response(str(raw.url), raw.status_code, raw.headers)
+                response = Response(
+                    str(raw.url),
+                    raw.status_code,
+                    raw.headers,
+                    retry_after_limit=self.settings.max_retry_after_seconds,
+                )
                 if response.is_redirect:
                     return response
                 chunks: list[bytes] = []
-                async for chunk in raw.aiter_bytes():
-                    room = max_bytes - response.size
-                    if len(chunk) > room:
-                        chunk = chunk[:room]
-                        response.truncated = True
-                    response.size += len(chunk)
-                    if sink is None:
-                        chunks.append(chunk)
-                    elif not sink(chunk):
-                        break
-                    if response.truncated:
-                        break
+                async with contextlib.aclosing(_decoded(raw)) as decoded:
+                    async for chunk in decoded:
+                        room = max_bytes - response.size
+                        if len(chunk) > room:
+                            chunk = chunk[:room]
+                            response.truncated = True
+                        response.size += len(chunk)
+                        if sink is None:
+                            chunks.append(chunk)
+                        elif not sink(chunk):
+                            break
+                        if response.truncated:
+                            break
                 response.body = b"".join(chunks)
                 return response
         except httpx.ProxyError as error:
@@ -426,10 +449,18 @@ class Fetcher:
             raise FetchError("timeout", f"{url} stopped answering") from None
         except httpx.ConnectError as error:
             raise _connect_error(url, error) from None
-        except (httpx.RemoteProtocolError, httpx.DecodingError, httpx.ReadError) as error:
+        except (httpx.RemoteProtocolError, httpx.ReadError, DecodeError) as error:
             raise FetchError(
                 "protocol", f"broken answer from {url}: {error or type(error).__name__}"
             ) from None
+
+
+async def _decoded(raw: httpx.Response) -> AsyncGenerator[bytes]:
+    """The body as it arrives, its Content-Encoding undone by leadpipe's own bounded decoder."""
+    decoder = BodyDecoder(raw.headers.get("content-encoding", ""))
+    async for data in raw.aiter_raw():
+        for piece in decoder.decode(data):
+            yield piece
 
 
 def _connect_error(url: str, error: httpx.ConnectError) -> FetchError:

@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from leadpipe.config import Settings
+from leadpipe.web.fetch import parse_retry_after
 
 Status = Literal["deliverable", "undeliverable", "risky", "unknown"]
 
@@ -47,6 +48,7 @@ class Verifier(ABC):
     def __init__(self, settings: Settings, key: SecretStr | None, base_url: str) -> None:
         self.base_url = base_url
         self._key = key.get_secret_value() if key else ""
+        self._max_retry_after = settings.max_retry_after_seconds
         self._client = httpx.AsyncClient(
             timeout=settings.email_verifier_timeout_seconds,
             headers={"User-Agent": settings.user_agent, "Accept": "application/json"},
@@ -75,7 +77,8 @@ class Verifier(ABC):
         if status == 402:
             raise VerifierRefused(f"{self.name} is out of credits (HTTP 402)")
         if status == 429:
-            return self._transient("rate limited (HTTP 429)", _retry_after(response))
+            retry_after = parse_retry_after(response.headers.get("retry-after"), self._max_retry_after)
+            return self._transient("rate limited (HTTP 429)", retry_after)
         if status >= 500:
             return self._transient(f"HTTP {status}")
         if status != 200:
@@ -93,12 +96,6 @@ class Verifier(ABC):
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    # Both vendors send seconds, if anything; an HTTP date falls back on the stage's backoff.
-    value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
 
 
 def _text(value: Any) -> str:
