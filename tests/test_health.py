@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, update
@@ -262,3 +264,19 @@ def test_another_machine_s_worker_is_judged_by_its_heartbeat(db: Database, setti
     report = health.check(db, PIPELINE, settings)
     assert [worker.id for worker in report.workers] == [remote]
     assert report.dead_workers == [] and report.ok
+
+
+def test_a_worker_process_ended_but_not_yet_waited_for_is_dead(db: Database, settings: Settings) -> None:
+    """A killed process stays in the process table until its parent waits for it: it runs nothing."""
+    process = subprocess.Popen(["true"])
+    try:
+        zombie = Path(f"/proc/{process.pid}/stat")
+        deadline = time.monotonic() + 5
+        while zombie.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the process did not end"
+            time.sleep(0.01)
+        ended = _worker(db, ["touch"], host=socket.gethostname(), pid=process.pid)
+        report = health.check(db, PIPELINE, settings)
+    finally:
+        process.wait()
+    assert report.workers == [] and [worker.id for worker in report.dead_workers] == [ended]
