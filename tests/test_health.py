@@ -245,24 +245,35 @@ def test_a_worker_of_this_machine_whose_process_is_gone_is_dead_at_once(
 
 
 def test_a_pid_now_held_by_a_later_process_is_not_the_worker(db: Database, settings: Settings) -> None:
-    """The worker's pid was given to another process since: the recorded start time tells them apart."""
+    """The worker's pid was given to another process since, in this boot or after a reboot: the
+    recorded start tells them apart."""
     host, pid = socket.gethostname(), os.getpid()
-    alive = _worker(db, ["touch"], host=host, pid=pid, started=process_start(pid))
-    reused = _worker(db, ["other"], host=host, pid=pid, started="an earlier boot/1")
+    started = process_start(pid)
+    assert started is not None
+    boot, space, _ = started.split("/", 2)
+    alive = _worker(db, ["touch"], host=host, pid=pid, started=started)
+    earlier = _worker(db, ["earlier"], host=host, pid=pid, started=f"{boot}/{space}/1")
+    # A container's pid namespace is new at each boot: only the boot tells that it is gone.
+    rebooted = _worker(db, ["rebooted"], host=host, pid=pid, started="an earlier boot/pid:[1]/1")
     report = health.check(db, PIPELINE, settings)
     assert [worker.id for worker in report.workers] == [alive]
-    assert [worker.id for worker in report.dead_workers] == [reused]
+    assert sorted(worker.id for worker in report.dead_workers) == sorted([earlier, rebooted])
     assert not report.ok
 
 
 def test_another_machine_s_worker_is_judged_by_its_heartbeat(db: Database, settings: Settings) -> None:
-    """A pid of another machine means nothing here, even one that no process of this machine holds."""
+    """A pid of another machine, or of another container under this host name, means nothing here,
+    even one that no process seen from here holds."""
     add_domains(db, ["a.test"])
     pid = _ended_pid()
+    started = process_start(os.getpid())
+    assert started is not None
+    boot, _, ticks = started.split("/", 2)
     remote = _worker(db, ["touch"], host="elsewhere.invalid", pid=pid)
     _worker(db, ["touch"], seen_ago=60, host="gone.invalid", pid=pid)
+    container = _worker(db, ["other"], host=socket.gethostname(), pid=pid, started=f"{boot}/pid:[1]/{ticks}")
     report = health.check(db, PIPELINE, settings)
-    assert [worker.id for worker in report.workers] == [remote]
+    assert sorted(worker.id for worker in report.workers) == sorted([remote, container])
     assert report.dead_workers == [] and report.ok
 
 

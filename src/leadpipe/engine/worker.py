@@ -679,18 +679,24 @@ def local_dead_workers(connection: Connection) -> list[Row[Any]]:
 
 
 def process_start(pid: int) -> str | None:
-    """What tells process ``pid`` from a later one given the same pid: the boot's id and the
-    process's start time in clock ticks since that boot. None where /proc does not say."""
-    fields = _proc_stat(pid)
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
+    """When and where process ``pid`` started: this boot's id, the pid namespace it is seen from
+    and its start time in clock ticks since boot. This tells it from a later process given the same
+    pid, and from a process of another container under the same host name. None where /proc does
+    not say."""
+    fields, boot, space = _proc_stat(pid), _boot_id(), _pid_namespace()
+    if fields is None or boot is None or space is None:
         return None
-    return None if fields is None else f"{boot}/{fields[19]}"
+    return f"{boot}/{space}/{fields[19]}"
 
 
 def _gone(pid: int, started: str | None) -> bool:
     """Whether process ``pid`` of this machine, started at ``started`` (``process_start``), ended."""
+    if started is not None:
+        boot, space, _ = started.split("/", 2)
+        if boot != _boot_id():
+            return True  # it ran before this machine last booted
+        if space != _pid_namespace():
+            return False  # another container's process: its pid means nothing here
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -703,6 +709,20 @@ def _gone(pid: int, started: str | None) -> bool:
     if fields[0] in ("Z", "X"):  # ended, not yet waited for by its parent
         return True
     return started is not None and process_start(pid) not in (None, started)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _proc_stat(pid: int) -> list[str] | None:
