@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, update
@@ -16,6 +21,7 @@ from leadpipe.db.connect import Database, now
 from leadpipe.db.models import businesses, domains, pages, stage_pauses, workers
 from leadpipe.engine import health, queue
 from leadpipe.engine.stage import Pipeline
+from leadpipe.engine.worker import process_start
 from tests import pipelines
 from tests.helpers import add_domains, run_until_idle
 
@@ -28,14 +34,24 @@ def _age(db: Database, seconds: float) -> None:
         connection.execute(update(domains).values(run_after=now() - timedelta(seconds=seconds)))
 
 
-def _worker(db: Database, stages: list[str], seen_ago: float = 0.0) -> None:
+def _worker(
+    db: Database,
+    stages: list[str],
+    seen_ago: float = 0.0,
+    *,
+    host: str = "host",
+    pid: int = 1,
+    started: str | None = None,
+) -> str:
     moment = now() - timedelta(seconds=seen_ago)
+    name = f"{host}-{pid}-{'+'.join(stages)}-{seen_ago}"
     with db.begin() as connection:
         connection.execute(
             insert(workers).values(
-                id=f"host-{len(stages)}-{seen_ago}",
-                host="host",
-                pid=1,
+                id=name,
+                host=host,
+                pid=pid,
+                process_start=started,
                 stages=stages,
                 concurrency=1,
                 version="test",
@@ -43,6 +59,14 @@ def _worker(db: Database, stages: list[str], seen_ago: float = 0.0) -> None:
                 last_seen_at=moment,
             )
         )
+    return name
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and was waited for)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def _messages(report: health.Report, level: str) -> list[str]:
@@ -195,3 +219,75 @@ def test_a_health_check_in_progress_never_makes_a_writer_wait(db: Database) -> N
         # The reader's snapshot is one moment: the row written meanwhile is not in it.
         assert connection.execute(select(domains.c.name)).scalars().all() == ["reading.test"]
     writer.join()
+
+
+def test_a_worker_of_this_machine_whose_process_is_gone_is_dead_at_once(
+    db: Database, settings: Settings, cli_env: CliRunner
+) -> None:
+    """Its heartbeat is fresh and its leases hold, as just after a SIGKILL: the process's absence tells."""
+    add_domains(db, ["a.test", "b.test", "c.test"])
+    host, pid = socket.gethostname(), _ended_pid()
+    killed = _worker(db, ["touch"], host=host, pid=pid)
+    with db.begin() as connection:
+        queue.claim(db, connection, pipelines.touch_stage(lease_seconds=600), settings, killed, 2)
+    report = health.check(db, PIPELINE, settings)
+    assert report.workers == [] and report.stages[0].live_workers == 0
+    (dead,) = report.dead_workers
+    assert (dead.id, dead.host, dead.pid, dead.running) == (killed, host, pid, {"touch": 2})
+    (error,) = _messages(report, "error")
+    assert f"worker {killed} (host {host}, pid {pid}) is dead: its process is gone" in error
+    assert "it left 2 items running (touch 2)" in error
+    assert not report.ok
+
+    checked = cli_env.invoke(app, ["status", "--check", "--json"])
+    assert checked.exit_code == 1
+    assert json.loads(checked.output)["dead_workers"][0]["running"] == {"touch": 2}
+
+
+def test_a_pid_now_held_by_a_later_process_is_not_the_worker(db: Database, settings: Settings) -> None:
+    """The worker's pid was given to another process since, in this boot or after a reboot: the
+    recorded start tells them apart."""
+    host, pid = socket.gethostname(), os.getpid()
+    started = process_start(pid)
+    assert started is not None
+    boot, space, _ = started.split("/", 2)
+    alive = _worker(db, ["touch"], host=host, pid=pid, started=started)
+    earlier = _worker(db, ["earlier"], host=host, pid=pid, started=f"{boot}/{space}/1")
+    # A container's pid namespace is new at each boot: only the boot tells that it is gone.
+    rebooted = _worker(db, ["rebooted"], host=host, pid=pid, started="an earlier boot/pid:[1]/1")
+    report = health.check(db, PIPELINE, settings)
+    assert [worker.id for worker in report.workers] == [alive]
+    assert sorted(worker.id for worker in report.dead_workers) == sorted([earlier, rebooted])
+    assert not report.ok
+
+
+def test_another_machine_s_worker_is_judged_by_its_heartbeat(db: Database, settings: Settings) -> None:
+    """A pid of another machine, or of another container under this host name, means nothing here,
+    even one that no process seen from here holds."""
+    add_domains(db, ["a.test"])
+    pid = _ended_pid()
+    started = process_start(os.getpid())
+    assert started is not None
+    boot, _, ticks = started.split("/", 2)
+    remote = _worker(db, ["touch"], host="elsewhere.invalid", pid=pid)
+    _worker(db, ["touch"], seen_ago=60, host="gone.invalid", pid=pid)
+    container = _worker(db, ["other"], host=socket.gethostname(), pid=pid, started=f"{boot}/pid:[1]/{ticks}")
+    report = health.check(db, PIPELINE, settings)
+    assert sorted(worker.id for worker in report.workers) == sorted([remote, container])
+    assert report.dead_workers == [] and report.ok
+
+
+def test_a_worker_process_ended_but_not_yet_waited_for_is_dead(db: Database, settings: Settings) -> None:
+    """A killed process stays in the process table until its parent waits for it: it runs nothing."""
+    process = subprocess.Popen(["true"])
+    try:
+        zombie = Path(f"/proc/{process.pid}/stat")
+        deadline = time.monotonic() + 5
+        while zombie.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the process did not end"
+            time.sleep(0.01)
+        ended = _worker(db, ["touch"], host=socket.gethostname(), pid=process.pid)
+        report = health.check(db, PIPELINE, settings)
+    finally:
+        process.wait()
+    assert report.workers == [] and [worker.id for worker in report.dead_workers] == [ended]

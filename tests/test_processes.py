@@ -46,10 +46,11 @@ class Fleet:
         self.env = env
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, *options: str, **env: str) -> subprocess.Popen[bytes]:
+    def environment(self, **env: str) -> dict[str, str]:
+        """The environment of a leadpipe process of this fleet."""
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("LEADPIPE_", "TEST_"))}
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-        environment = {
+        return {
             **inherited,
             "PYTHONPATH": path,
             "LEADPIPE_DATABASE_URL": self.url,
@@ -58,11 +59,13 @@ class Fleet:
             **self.env,
             **env,
         }
+
+    def start(self, *options: str, **env: str) -> subprocess.Popen[bytes]:
         log = self.logs / f"worker{len(self.processes)}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "leadpipe", "worker", *options],
-                env=environment,
+                env=self.environment(**env),
                 cwd=self.logs,  # no stray .env of the working directory
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -183,6 +186,30 @@ def test_an_item_of_a_killed_worker_is_finished_once_by_another(db: Database, tm
 
         survivor.send_signal(signal.SIGTERM)
         assert exit_code(survivor, 10, workers) == 0
+
+
+def test_status_names_a_killed_worker_and_its_running_items_at_once(db: Database, tmp_path: Path) -> None:
+    """The worker's heartbeat and its leases outlast the test: only its missing process can tell."""
+    add_domains(db, ["slow1.test", "slow2.test"])
+    lasting = {"TEST_LEASE_SECONDS": "120", "TEST_SLOW_SECONDS": "120", "LEADPIPE_WORKER_TTL_SECONDS": "120"}
+    with fleet(db.url, tmp_path, **lasting) as workers:
+        victim = workers.start()
+        wait_for(lambda: statuses(db) == {"running": 2}, 20, "items claimed", workers)
+        victim.send_signal(signal.SIGKILL)
+        assert exit_code(victim, 5, workers) == -signal.SIGKILL
+        status = subprocess.run(
+            [sys.executable, "-m", "leadpipe", "status", "--check"],
+            env=workers.environment(COLUMNS="500"),  # a problem on one line
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert status.returncode == 1, status.stdout + status.stderr
+    (problem,) = [line for line in status.stdout.splitlines() if f"pid {victim.pid})" in line]
+    assert problem.startswith("error worker ") and "is dead: its process is gone" in problem
+    assert "it left 2 items running (touch 2)" in problem
+    assert "live workers: 0, dead: 1" in status.stdout
 
 
 # -- many workers at once ----------------------------------------------------------------------------

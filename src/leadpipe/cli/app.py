@@ -335,7 +335,8 @@ def _print_report(report: health.Report) -> None:
             str(stage.live_workers),
         )
     out.print(table)
-    out.print(f"live workers: {len(report.workers)}")
+    dead = f", dead: {len(report.dead_workers)}" if report.dead_workers else ""
+    out.print(f"live workers: {len(report.workers)}{dead}")
     styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
     for problem in report.problems:
         where = f"{problem.stage}: " if problem.stage else ""

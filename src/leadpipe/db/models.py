@@ -227,6 +227,8 @@ class WorkerRow(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
+    # Tells the process from a later one given the same pid (see engine.worker.process_start).
+    process_start: Mapped[str | None] = mapped_column(String(100))
     stages: Mapped[list[str]] = mapped_column(JSON)
     concurrency: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[str] = mapped_column(String(50))

@@ -1,8 +1,8 @@
 """Is work moving? Per stage: what waits, what runs, what finished, who serves it, and what is wrong.
 
 This is the check the replaced system lacked: eligible work with no live worker serving it, leases
-that expired and were never taken back, a stage that stopped completing, and items marked done whose
-downstream records never appeared are each named, stage by stage.
+that expired and were never taken back, a stage that stopped completing, items marked done whose
+downstream records never appeared, and workers of this machine whose process is gone are each named.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import STATUSES, WORK_TABLES, workers
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.engine.stage import Pipeline, Stage
+from leadpipe.engine.worker import local_dead_workers
 
 Level = Literal["error", "warning", "notice"]
 RECENT = timedelta(minutes=5)
@@ -56,9 +57,22 @@ class LiveWorker:
 
 
 @dataclass
+class DeadWorker:
+    """A worker of this machine whose process is gone, and the items it left running, per stage."""
+
+    id: str
+    host: str
+    pid: int
+    stages: list[str]
+    last_seen_seconds: float
+    running: dict[str, int]
+
+
+@dataclass
 class Report:
     stages: list[StageHealth]
     workers: list[LiveWorker]
+    dead_workers: list[DeadWorker]
     problems: list[Problem]
 
     @property
@@ -77,7 +91,8 @@ def check(db: Database, pipeline: Pipeline, settings: Settings, *, downstream: b
     """
     with db.read() as connection:
         moment = now()
-        live = _live_workers(connection, settings, moment)
+        dead = _dead_workers(connection, pipeline, moment)
+        live = _live_workers(connection, settings, moment, {worker.id for worker in dead})
         paused = {row.stage: row for row in connection.execute(select(pauses))}
         stages = [_stage_health(connection, stage, moment, live, downstream) for stage in pipeline]
         for health in stages:
@@ -88,7 +103,7 @@ def check(db: Database, pipeline: Pipeline, settings: Settings, *, downstream: b
                 )
         orphans = _orphaned_queues(connection, pipeline)
     problems = [problem for health in stages for problem in _problems(health, live, settings)]
-    return Report(stages, live, orphans + problems)
+    return Report(stages, live, dead, [*map(_dead_worker_problem, dead), *orphans, *problems])
 
 
 def _orphaned_queues(connection: Connection, pipeline: Pipeline) -> list[Problem]:
@@ -111,12 +126,53 @@ def _orphaned_queues(connection: Connection, pipeline: Pipeline) -> list[Problem
     return found
 
 
-def _live_workers(connection: Connection, settings: Settings, moment: datetime) -> list[LiveWorker]:
+def _live_workers(
+    connection: Connection, settings: Settings, moment: datetime, dead: set[str]
+) -> list[LiveWorker]:
     since = moment - timedelta(seconds=settings.worker_ttl_seconds)
     rows = connection.execute(select(workers).where(workers.c.last_seen_at >= since)).all()
     return [
-        LiveWorker(row.id, list(row.stages), (moment - utc(row.last_seen_at)).total_seconds()) for row in rows
+        LiveWorker(row.id, list(row.stages), (moment - utc(row.last_seen_at)).total_seconds())
+        for row in rows
+        if row.id not in dead
     ]
+
+
+def _dead_workers(connection: Connection, pipeline: Pipeline, moment: datetime) -> list[DeadWorker]:
+    found = {
+        row.id: DeadWorker(
+            row.id, row.host, row.pid, list(row.stages), (moment - utc(row.last_seen_at)).total_seconds(), {}
+        )
+        for row in local_dead_workers(connection)
+    }
+    if not found:
+        return []
+    for stage in pipeline:
+        table = stage.table
+        left = connection.execute(
+            select(table.c.lease_owner, func.count())
+            .where(table.c.status == "running", table.c.lease_owner.in_(found))
+            .group_by(table.c.lease_owner)
+        )
+        for owner, count in left:
+            found[owner].running[stage.name] = count
+    return list(found.values())
+
+
+def _dead_worker_problem(worker: DeadWorker) -> Problem:
+    left = (
+        f"it left {sum(worker.running.values())} items running "
+        f"({', '.join(f'{stage} {count}' for stage, count in worker.running.items())}): "
+        "the next `leadpipe worker` on this machine takes them back at once"
+        if worker.running
+        else "it left no items running; the next `leadpipe worker` on this machine forgets it"
+    )
+    return Problem(
+        "error",
+        None,
+        f"worker {worker.id} (host {worker.host}, pid {worker.pid}) is dead: its process is gone, "
+        f"last heard of {duration(worker.last_seen_seconds)} ago; {left}",
+    )
 
 
 def _stage_health(

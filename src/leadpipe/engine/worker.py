@@ -25,9 +25,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadpipe import __version__
@@ -611,6 +612,7 @@ class Worker:
                 id=self.id,
                 host=socket.gethostname(),
                 pid=os.getpid(),
+                process_start=process_start(os.getpid()),
                 stages=list(self.runs),
                 concurrency=max((run.limit for run in self.runs.values()), default=0),
                 version=__version__,
@@ -625,10 +627,7 @@ class Worker:
     def _bury_local_dead(self, connection: Connection) -> None:
         """Workers of this machine whose process is gone (killed, crashed): their leases end now and
         their items are taken back at once, instead of after the lease (a laptop run started again)."""
-        here = connection.execute(
-            select(workers.c.id, workers.c.pid).where(workers.c.host == socket.gethostname())
-        )
-        gone = [row.id for row in here if row.id != self.id and not _alive(row.pid)]
+        gone = [row.id for row in local_dead_workers(connection) if row.id != self.id]
         if not gone:
             return
         for stage in self.pipeline:
@@ -671,14 +670,68 @@ def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]
     return failures <= QUICK_FAILURES and changed + failures < queue.BULK_ROWS
 
 
-def _alive(pid: int) -> bool:
+def local_dead_workers(connection: Connection) -> list[Row[Any]]:
+    """The registered workers of this machine whose process is gone: dead at once, whatever their
+    heartbeat says. Another machine's processes cannot be seen from here: its workers are judged by
+    their heartbeat."""
+    here = connection.execute(select(workers).where(workers.c.host == socket.gethostname()))
+    return [row for row in here if _gone(row.pid, row.process_start)]
+
+
+def process_start(pid: int) -> str | None:
+    """When and where process ``pid`` started: this boot's id, the pid namespace it is seen from
+    and its start time in clock ticks since boot. This tells it from a later process given the same
+    pid, and from a process of another container under the same host name. None where /proc does
+    not say."""
+    fields, boot, space = _proc_stat(pid), _boot_id(), _pid_namespace()
+    if fields is None or boot is None or space is None:
+        return None
+    return f"{boot}/{space}/{fields[19]}"
+
+
+def _gone(pid: int, started: str | None) -> bool:
+    """Whether process ``pid`` of this machine, started at ``started`` (``process_start``), ended."""
+    if started is not None:
+        boot, space, _ = started.split("/", 2)
+        if boot != _boot_id():
+            return True  # it ran before this machine last booted
+        if space != _pid_namespace():
+            return False  # another container's process: its pid means nothing here
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return True
     except PermissionError:
-        return True  # someone else's process: alive
-    return True
+        pass  # someone else's process: it exists
+    fields = _proc_stat(pid)
+    if fields is None:  # no /proc, or it hides other users' processes: the pid is all there is
+        return False
+    if fields[0] in ("Z", "X"):  # ended, not yet waited for by its parent
+        return True
+    return started is not None and process_start(pid) not in (None, started)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` from the third on (the state first, the start time at 19)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()  # the command's name, before, may hold spaces and ")"
 
 
 def _is_transient(error: DBAPIError) -> bool:
