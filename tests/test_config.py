@@ -185,3 +185,13 @@ def test_the_database_url_s_credentials_are_redacted_from_every_log_line(fmt: st
         lines = [json.loads(line) for line in text.splitlines()]
         assert [line["logger"] for line in lines] == ["psycopg", "leadpipe.worker"]
         assert "proxy http://u:[redacted]@10.0.0.1 down" in lines[1]["error"]
+
+
+def test_a_log_call_whose_arguments_do_not_fit_is_still_logged_redacted() -> None:
+    try:
+        stream = io.StringIO()
+        logs.configure(Settings(), stream)
+        logging.getLogger("somelib").warning("connecting to %s as %s", f"postgresql://u:{SECRET}@db/x")
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "connecting to %s as %s" in stream.getvalue() and SECRET not in stream.getvalue()
