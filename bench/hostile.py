@@ -179,7 +179,8 @@ def exported(path: Path) -> set[tuple[str, str, str]]:
     if not path.exists():
         return set()
     with path.open(encoding="utf-8") as file:
-        return {(row["domain"], row["kind"], row["value"]) for row in csv.DictReader(file)}
+        # A value without the quote that keeps it text in a spreadsheet (see the README's export).
+        return {(row["domain"], row["kind"], row["value"].removeprefix("'")) for row in csv.DictReader(file)}
 
 
 def clip(text: object, width: int = 110) -> str:

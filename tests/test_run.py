@@ -51,8 +51,9 @@ def leadpipe(db_url: str, web: Web, *args: str) -> subprocess.Popen[str]:
 
 
 def exported(path: Path) -> set[tuple[str, str, str]]:
+    """(domain, kind, value) of each row; a phone's value without the quote that keeps it text."""
     with path.open(encoding="utf-8") as file:
-        return {(row["domain"], row["kind"], row["value"]) for row in csv.DictReader(file)}
+        return {(row["domain"], row["kind"], row["value"].removeprefix("'")) for row in csv.DictReader(file)}
 
 
 def write_input(tmp_path: Path) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -166,17 +165,13 @@ class Settings(BaseSettings):
     )
 
     def secrets(self) -> list[str]:
-        """Every secret value this configuration holds, for the log redaction filter."""
+        """Every secret value this configuration holds, for the redaction of logs and messages (which
+        finds the credentials in the database and proxy URLs itself: ``logs.url_secrets``)."""
         values: list[str] = []
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
-        proxy = self.proxy.get_secret_value() if self.proxy else ""
-        for url in (self.database_url, proxy):
-            password = urlsplit(url).password
-            if password:
-                values.append(password)
         return values
 
 

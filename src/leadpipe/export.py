@@ -2,6 +2,10 @@
 
 Per domain, the best email is ranked as the extractor ranks it (the domain's own address first, then
 free mailboxes, system senders never); the best phone is the surest; each social network gets a column.
+
+Every text comes from the web or from an input file, so none may become a spreadsheet formula: CSV
+cells are neutralised as OWASP's CSV-injection guidance says, XLSX cells are typed as text, and JSON
+lines hold the exact values.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ DOMAIN_COLUMNS = (
     "business", "domain", "website", "email", "email_validation", "other_emails", "phone", "whatsapp",
     "contact_form", *NETWORKS, "title", "site_builder",
 )  # fmt: skip
+# A spreadsheet reads a cell that begins with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 KIND_LISTS = {
     "email": "emails",
     "phone": "phones",
@@ -128,26 +134,53 @@ def _as_page(rows: list[dict[str, Any]]) -> PageContacts:
     return page
 
 
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet reads as text: one that would start a formula gets a leading ``'``.
+
+    A phone such as ``+49 30 1234`` is prefixed too, as OWASP says of every such cell: a spreadsheet
+    would otherwise evaluate it, or at best turn it into a number without its ``+``.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def write(rows: Iterator[dict[str, Any]], columns: Sequence[str], path: Path, fmt: Format) -> int:
     """Write rows to ``path``; returns how many."""
     count = 0
     if fmt == "xlsx":
         from openpyxl import Workbook  # only this format needs it
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("leads")
+
+        def text_cell(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            # A control character a page title may hold cannot be stored in XLSX at all: openpyxl
+            # would refuse the whole export for it.
+            cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+            cell.data_type = "s"  # openpyxl makes any string that starts with "=" a formula
+            return cell
+
         sheet.append(list(columns))
         for row in rows:
-            sheet.append([row.get(column) for column in columns])
+            sheet.append([text_cell(row.get(column)) for column in columns])
             count += 1
         book.save(path)
         return count
     with path.open("w", encoding="utf-8", newline="") as out:
         if fmt == "csv":
-            writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+            # Every field quoted, as OWASP advises too: a delimiter inside a cell cannot start a new one
+            # in a spreadsheet that splits on another character.
+            writer = csv.DictWriter(
+                out, fieldnames=list(columns), extrasaction="ignore", quoting=csv.QUOTE_ALL
+            )
             writer.writeheader()
             for row in rows:
-                writer.writerow(row)
+                writer.writerow({column: csv_cell(value) for column, value in row.items()})
                 count += 1
         else:
             for row in rows:

@@ -75,7 +75,7 @@ AllOption = Annotated[bool, typer.Option("--all", help="Every item of the stage.
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"leadpipe: {message}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"leadpipe: {logs.redact(message)}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -245,7 +245,11 @@ def db_upgrade(db: DbOption = None) -> None:
     """Create the schema, or bring it to the newest migration."""
     with opened(db) as (_, database, _):
         database.upgrade()
-        out.print(f"schema at revision {database.schema_revision()} on {database.display_url}")
+        out.print(
+            f"schema at revision {database.schema_revision()} on {database.display_url}",
+            markup=False,  # "[redacted]" is not Rich markup
+            highlight=False,
+        )
 
 
 @app.command()

@@ -35,7 +35,9 @@ def demo(console: Console, sites: int, database_url: str | None) -> int:
         try:
             db.ensure_schema()
             names = [site.domain for site in samples]
-            console.print(f"serving {len(samples)} sample sites on {web.url}; database {db.display_url}")
+            console.print(
+                f"serving {len(samples)} sample sites on {web.url}; database {db.display_url}", markup=False
+            )
             intake.add(
                 db, intake.Intake("domains", domains=[{"name": name, "sitemap_hint": None} for name in names])
             )

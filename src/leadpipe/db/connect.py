@@ -25,8 +25,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from leadpipe.logs import redact
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
 BUSY_TIMEOUT_MS = 60_000  # how long a SQLite transaction waits for the write lock
@@ -47,11 +49,14 @@ def now() -> datetime:
 
 def _engine_for(url: str) -> Engine:
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        return _create_engine(make_url(url))
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseError(
-            f"not a database URL: {url!r} (use sqlite:///leadpipe.db or postgresql://user@host/dbname)"
+            f"not a database URL: {redact(url)!r} (use sqlite:///leadpipe.db or postgresql://user@host/dbname)"
         ) from None
+
+
+def _create_engine(parsed: URL) -> Engine:
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -184,7 +189,8 @@ class Database:
 
     @property
     def display_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URL without its credentials: SQLAlchemy hides the password, not a ``?password=``."""
+        return redact(self.engine.url.render_as_string(hide_password=True))
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:

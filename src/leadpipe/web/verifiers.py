@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from leadpipe.config import Settings
+from leadpipe.logs import redact
 from leadpipe.web.fetch import parse_retry_after
 
 Status = Literal["deliverable", "undeliverable", "risky", "unknown"]
@@ -92,7 +93,7 @@ class Verifier(ABC):
         return Verdict("unknown", f"{self.name}: {reason}", transient=True, retry_after=retry_after)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
+        return redact(text, [self._key])
 
     async def aclose(self) -> None:
         await self._client.aclose()
