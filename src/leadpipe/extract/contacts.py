@@ -154,8 +154,9 @@ def extract(
     _read_microdata(tree, page)
     _read_forms(tree, page)
     tree.strip_tags(list(_NOT_TEXT))
-    if tree.body is not None:
-        _read_text(tree.body.text(separator=_NODE_BREAK), page)
+    text = tree.body.text(separator=_NODE_BREAK) if tree.body is not None else ""
+    del tree  # a big page's tree is many times its text: free it before the text is scanned
+    _read_text(text, page)
     return page.result(address, max_per_kind)
 
 
@@ -408,17 +409,25 @@ def _emails_in(text: str) -> Iterator[str]:
     """Plain addresses in text; a domain glued to the next sentence ("acme.de.Wir") is cut back."""
     if "\\u0040" in text:
         text = text.replace("\\u0040", "@")
-    if "@" not in text:
-        return
-    # Only the text nodes with an "@" in them: the pattern is slow to run over a whole page.
-    chunks = [node for node in text.split(_NODE_BREAK) if "@" in node]
-    for match in (match for chunk in chunks for match in _EMAIL.finditer(chunk)):
+    for match in (match for node in _nodes_with(text, "@") for match in _EMAIL.finditer(node)):
         address = match.group()
         local, domain = address.rsplit("@", 1)
         labels = domain.split(".")
         while len(labels) > 2 and not _psl(".".join(labels)).suffix:
             labels.pop()
         yield f"{local}@{'.'.join(labels)}"
+
+
+def _nodes_with(text: str, needle: str) -> Iterator[str]:
+    """The text nodes that hold ``needle``, one at a time: the email pattern is slow to run over a
+    whole page, and a list of every node of a big page would cost more than the page."""
+    at = text.find(needle)
+    while at != -1:
+        start = text.rfind(_NODE_BREAK, 0, at) + 1
+        end = text.find(_NODE_BREAK, at)
+        end = len(text) if end == -1 else end
+        yield text[start:end]
+        at = text.find(needle, end)
 
 
 def _spelled_out_emails(text: str) -> Iterator[str]:

@@ -28,30 +28,26 @@ def normalise_url(url: str) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-def page_links(html: str, base_url: str) -> list[Link]:
-    """Every ``<a href>`` of the page, resolved (against ``<base href>`` when there is one), once each."""
+def read_links(html: str, base_url: str) -> tuple[list[Link], list[str]]:
+    """The page's links (every ``<a href>``, resolved against ``<base href>`` when there is one, once
+    each), and those that name a sitemap: ``<link rel="sitemap">`` and links whose address or text
+    names one (XML or text). The page is parsed once: a big page's tree costs many times its size."""
     tree = LexborHTMLParser(html)
     base = tree.css_first("base[href]")
     base_url = urljoin(base_url, base.attributes.get("href") or "") if base else base_url
-    found: dict[str, Link] = {}
+    links: dict[str, Link] = {}
     for anchor in tree.css("a[href]"):
         url = normalise_url(urljoin(base_url, anchor.attributes.get("href") or ""))
-        if url and url not in found:
+        if url and url not in links:
             text = " ".join((anchor.text(separator=" ") or anchor.attributes.get("title") or "").split())
-            found[url] = Link(url, text[:200])
-    return list(found.values())
-
-
-def sitemap_links(html: str, base_url: str) -> list[str]:
-    """``<link rel="sitemap">`` and links whose address or text names a sitemap (XML or text)."""
-    tree = LexborHTMLParser(html)
-    found = [
+            links[url] = Link(url, text[:200])
+    sitemaps = [
         urljoin(base_url, node.attributes.get("href") or "")
         for node in tree.css("link[href]")
         if "sitemap" in (node.attributes.get("rel") or "").lower().split()
     ]
-    for link in page_links(html, base_url):
-        path = urlsplit(link.url).path.lower()
+    for url in links:
+        path = urlsplit(url).path.lower()
         if "sitemap" in path and path.endswith((".xml", ".xml.gz", ".txt")):
-            found.append(link.url)
-    return list(dict.fromkeys(url for url in found if normalise_url(url)))
+            sitemaps.append(url)
+    return list(links.values()), list(dict.fromkeys(url for url in sitemaps if normalise_url(url)))

@@ -105,6 +105,7 @@ async def scrape(item: Item, context: Context) -> Result:
     if response.content_type and "html" not in response.content_type:
         return Result(outcome="not_html", values={**values, "problem": f"not HTML: {response.content_type}"})
     html = response.body.decode(_charset(response.headers.get("content-type", "")), errors="replace")
+    response.body = b""  # a big page is held once, as text, while it is parsed
     renderer: Renderer | None = context.resources.get("renderer")  # only there when render_js is on
     rendered = False
     if renderer is not None and is_script_shell(html):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import io
 import ipaddress
 import re
 import socket
@@ -425,7 +426,9 @@ class Fetcher:
                 )
                 if response.is_redirect:
                     return response
-                chunks: list[bytes] = []
+                # A buffer that grows in place and hands its bytes over without a copy, where a list of
+                # chunks joined at the end holds the body twice.
+                body = io.BytesIO()
                 async with contextlib.aclosing(_decoded(raw)) as decoded:
                     async for chunk in decoded:
                         room = max_bytes - response.size
@@ -434,12 +437,12 @@ class Fetcher:
                             response.truncated = True
                         response.size += len(chunk)
                         if sink is None:
-                            chunks.append(chunk)
+                            body.write(chunk)
                         elif not sink(chunk):
                             break
                         if response.truncated:
                             break
-                response.body = b"".join(chunks)
+                response.body = body.getvalue()
                 return response
         except httpx.ProxyError as error:
             raise FetchError("proxy", f"the proxy refused {url}: {error}") from None

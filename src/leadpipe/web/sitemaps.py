@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from leadpipe.config import Settings
-from leadpipe.extract.links import Link, normalise_url, page_links, sitemap_links
+from leadpipe.extract.links import Link, normalise_url, read_links
 from leadpipe.extract.sitemap import ENTITIES_REFUSED, Entry, SitemapParser
 from leadpipe.web.busy import is_transient, raise_if_busy
 from leadpipe.web.fetch import Fetcher, FetchError, Site
@@ -252,13 +252,12 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
             f"home page answered HTTP {response.status} ({response.content_type or 'no type'})"
         )
         return
-    html = response.body.decode("utf-8", errors="replace")
-    await _explore(
-        fetcher, found, [(url, "home_page") for url in sitemap_links(html, response.url)], settings
-    )
+    links, sitemaps = read_links(response.body.decode("utf-8", errors="replace"), response.url)
+    del response  # its body is no longer needed while the sitemaps it names are read
+    await _explore(fetcher, found, [(url, "home_page") for url in sitemaps], settings)
     if not found.importable:
         keep = same_site(found.domain)
-        found.home_links = [link for link in page_links(html, response.url) if keep(link.url)]
+        found.home_links = [link for link in links if keep(link.url)]
 
 
 def site_test(domain: str) -> Callable[[str], bool]:
