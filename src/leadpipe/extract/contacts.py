@@ -777,6 +777,11 @@ _FREE_MAIL_DOMAINS = set(
 _FREE_MAIL_NAMES = {"gmail", "hotmail", "outlook", "live", "yahoo", "gmx", "aol"}
 
 
+def is_free_mail(domain: str) -> bool:
+    """Whether ``domain`` is a mailbox provider anyone can sign up to (gmail.com, yahoo.fr, web.de)."""
+    return domain in _FREE_MAIL_DOMAINS or _psl(domain).domain in _FREE_MAIL_NAMES
+
+
 def merge(pages: list[PageContacts], domain: str) -> SiteContacts:
     """One domain's contacts from several of its pages: each value once, with its surest sighting and
     every page it was on. Emails on the domain itself come first, then free mailboxes, then others;
@@ -809,10 +814,9 @@ def _email_rank(item: Seen, site: str) -> tuple[int, float, int]:
         group = 3
     else:
         domain = item.value.rsplit("@", 1)[1]
-        names = _psl(domain)
-        if names.top_domain_under_public_suffix == site:
+        if _psl(domain).top_domain_under_public_suffix == site:
             group = 0
-        elif domain in _FREE_MAIL_DOMAINS or names.domain in _FREE_MAIL_NAMES:
+        elif is_free_mail(domain):
             group = 1
         else:
             group = 2
