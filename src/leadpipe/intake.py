@@ -371,9 +371,11 @@ def _add_batch(
         added.known += len(known) + len(fresh) - new  # the difference: added meanwhile by another process
         added.repeated += len(existing) - len(known)
         if intake.kind == "domains":
-            # A sitemap named for a domain an earlier line or input added becomes its hint, if it has none.
+            # A sitemap named for a domain an earlier batch or input added becomes its hint, if it has none.
             hints = [
-                {"known": row["name"], "hint": row["sitemap_hint"]} for row in rows if row["sitemap_hint"]
+                {"known": row["name"], "hint": row["sitemap_hint"]}
+                for row in rows
+                if row["sitemap_hint"] and row["name"] in existing
             ]
             if hints:
                 connection.execute(

@@ -110,6 +110,8 @@ def _given(name: str, type_: Any) -> BindParameter[Any]:
 
 
 def clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
+    """The engine's clock in a statement, ``seconds`` from now: PostgreSQL's ``now()``, or this
+    process's on SQLite. Every engine timestamp comes from here."""
     if db.is_postgres:
         moment = func.now()
         return moment + literal(timedelta(seconds=seconds)) if seconds else moment
@@ -576,7 +578,7 @@ def insert(
             if status is not None and "status" not in keys:
                 for row in values:
                     row["status"] = status(row.get("category"))
-            if db.is_postgres:  # psycopg's executemany gives no count: the new records' ids are
+            if db.is_postgres:  # psycopg's executemany reports no count: count the ids returned
                 statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
                 added += len(connection.execute(statement, values).all())
             else:
