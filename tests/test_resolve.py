@@ -26,8 +26,6 @@ from tests.helpers import run_until_idle
         ("//cdn.acme.com.au/x", "acme.com.au"),
         ("joes-pizza.myshopify.com", "joes-pizza.myshopify.com"),
         ("www.studio.com.br", "studio.com.br"),
-        ("kanzlei.example.test", "example.test"),
-        ("127.0.0.1", "127.0.0.1"),
         # More countries, and the shapes listings and spreadsheets give websites in.
         ("https://www.boulangerie-dupont.fr/accueil.html", "boulangerie-dupont.fr"),
         ("http://restaurante-casa-pepe.es/", "restaurante-casa-pepe.es"),
@@ -99,6 +97,16 @@ def test_websites_become_registrable_domains(value: str, domain: str) -> None:
 def test_profiles_elsewhere_are_not_the_business_s_domain(value: str, network: str) -> None:
     site = normalise(value)
     assert site.domain is None and site.profile_network == network
+
+
+@pytest.mark.parametrize(
+    ("value", "domain"), [("kanzlei.example.test", "example.test"), ("127.0.0.1", "127.0.0.1")]
+)
+def test_private_names_and_addresses_are_websites_only_where_private_networks_are_allowed(
+    value: str, domain: str
+) -> None:
+    assert normalise(value).domain is None
+    assert normalise(value, allow_private=True).domain == domain
 
 
 @pytest.mark.parametrize("value", [None, "", "   ", "n/a", "not a website at all"])

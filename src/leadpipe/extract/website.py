@@ -59,7 +59,8 @@ HOSTED_SITES = {
 }  # fmt: skip
 
 
-_LETTERS_DIGITS_HYPHENS = re.compile(r"(?!-)[a-z0-9-]+(?<!-)")
+# Labels of letters, digits and inner hyphens, joined by dots.
+_HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _length_problem(host: str) -> str | None:
 def _is_valid_name(name: str) -> bool:
     """Letters, digits and inner hyphens (RFC 1123), or a valid international name (IDNA 2008)."""
     if name.isascii():  # most names: a pattern, many times cheaper than the idna package
-        return all(_LETTERS_DIGITS_HYPHENS.fullmatch(label) for label in name.split("."))
+        return _HOST_NAME.fullmatch(name) is not None
     try:
         idna.encode(name, uts46=True)
     except idna.IDNAError:
