@@ -290,6 +290,14 @@ def test_a_file_that_is_not_text_is_refused_in_one_line(
     assert line.startswith(f"leadpipe: {path} is not a text file: {reason}")
 
 
+def test_a_csv_cell_past_the_csv_reader_s_limit_is_refused_in_one_line(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "b.csv", "name,website\nAcme,acme.com\n" + "x" * 200_000 + ",beta.com\n")
+    with pytest.raises(
+        intake.IntakeError, match=re.escape(f"{path} cannot be read as CSV on line 3: field larger")
+    ):
+        add(db, path)
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [

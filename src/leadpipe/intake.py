@@ -163,41 +163,48 @@ class Intake:
             for _ in range(self.header_line):
                 next(file)
             reader = csv.reader(file, delimiter=self.delimiter)
-            for cells in reader:
+            try:
+                for cells in reader:
+                    business = self._business(cells, self.header_line + reader.line_num, added, allow_private)
+                    if business is not None:
+                        yield business
+            except csv.Error as error:  # a cell past the csv module's size limit
                 number = self.header_line + reader.line_num
-                if len(cells) > self.width:
-                    added.note(number, "more cells than columns; kept the named ones")
-                values = {
-                    column: (cells[index].strip() or None)
-                    if index is not None and index < len(cells)
-                    else None
-                    for column, index in self.columns.items()
-                }
-                if not any(values.values()):
-                    continue
-                too_long = next(
-                    (column for column, value in values.items() if _too_long(column, value)), None
-                )
-                if too_long:
-                    added.skip(number, f"the {too_long} is longer than {LIMITS[too_long]} characters")
-                    continue
-                country = (values["country"] or "").upper()
-                values["country"] = country if len(country) == 2 and country.isalpha() else None
-                fingerprint = "|".join(
-                    values[column] or "" for column in ("name", "website", "phone", "address")
-                )
-                values["source_key"] = "csv:" + hashlib.sha1(fingerprint.lower().encode()).hexdigest()[:20]
-                if values["website"]:
-                    site, note = _website(values["website"], allow_private)
-                    if site.domain is None and site.profile_network is None:
-                        added.note(number, f"the business has no usable website: {_reason(site)}")
-                        if "@" in values["website"]:  # else resolve would take a free-mail provider's domain
-                            values["website"] = None
-                    elif note:
-                        added.note(number, note)
-                        values["website"] = site.domain
-                values["source"] = self.path.name[:100]
-                yield values
+                raise IntakeError(f"{self.path} cannot be read as CSV on line {number}: {error}") from None
+
+    def _business(
+        self, cells: list[str], number: int, added: Added, allow_private: bool
+    ) -> dict[str, Any] | None:
+        """A CSV row's business; None for an empty row, or one the database could not keep."""
+        if len(cells) > self.width:
+            added.note(number, "more cells than columns; kept the named ones")
+        values = {
+            column: (cells[index].strip() or None) if index is not None and index < len(cells) else None
+            for column, index in self.columns.items()
+        }
+        if not any(values.values()):
+            return None
+        too_long = next((column for column, value in values.items() if _too_long(column, value)), None)
+        if too_long:
+            added.skip(number, f"the {too_long} is longer than {LIMITS[too_long]} characters")
+            return None
+        country = (values["country"] or "").upper()
+        values["country"] = country if len(country) == 2 and country.isalpha() else None
+        # From the cells as given: the same row adds nothing new, whatever becomes of its website below.
+        fingerprint = "|".join(values[column] or "" for column in ("name", "website", "phone", "address"))
+        values["source_key"] = "csv:" + hashlib.sha1(fingerprint.lower().encode()).hexdigest()[:20]
+        values["source"] = self.path.name[:100]
+        website = values["website"]
+        if website:
+            site, note = _website(website, allow_private)
+            if site.domain is None and site.profile_network is None:
+                added.note(number, f"the business has no usable website: {_reason(site)}")
+                if "@" in website:  # kept, resolve would take the domain of a free-mail address
+                    values["website"] = None
+            elif note:
+                added.note(number, note)
+                values["website"] = site.domain
+        return values
 
 
 def read(path: Path) -> Intake:
