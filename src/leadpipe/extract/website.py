@@ -3,7 +3,8 @@
 One normaliser for every input: the registrable domain by the Public Suffix List shipped with
 tldextract (no download at run time), ``www.`` and other subdomains dropped, Google redirect links
 followed, internationalised names kept in Unicode. Social and directory pages are not the business's
-domain: they are recognised and reported as such.
+domain: they are recognised and reported as such. A name must keep to DNS's lengths, be valid IDNA and
+end in a known public suffix; an IP address or a private name only where private networks are allowed.
 """
 
 from __future__ import annotations
