@@ -370,19 +370,21 @@ def _add_batch(
 ) -> None:
     table, key = intake.table, intake.key
     with db.begin() as connection:
-        existing = _existing(connection, table, key, [row[key] for row in rows])
-        fresh = [row for row in rows if row[key] not in existing]
-        new = queue.insert(db, connection, pipeline, settings, table, fresh) if fresh else 0
-        known = [id_ for id_ in existing.values() if id_ <= before]
+        new = queue.insert(db, connection, pipeline, settings, table, rows)
         added.new += new
-        added.known += len(known) + len(fresh) - new  # the difference: added meanwhile by another process
-        added.repeated += len(existing) - len(known)
+        if new == len(rows):
+            # Nothing was there: no look-up, which could be slow while the database's statistics
+            # still describe the table as it was before this input.
+            return
+        ids = _ids(connection, table, key, [row[key] for row in rows])
+        known = [id_ for id_ in ids.values() if id_ <= before]
+        added.known += len(known)
+        # The rest named a record an earlier batch added (or another process, meanwhile).
+        added.repeated += len(rows) - new - len(known)
         if intake.kind == "domains":
-            # A sitemap named for a domain an earlier batch or input added becomes its hint, if it has none.
+            # A sitemap named for a domain added before becomes its hint, if it has none.
             hints = [
-                {"known": row["name"], "hint": row["sitemap_hint"]}
-                for row in rows
-                if row["sitemap_hint"] and row["name"] in existing
+                {"known": row["name"], "hint": row["sitemap_hint"]} for row in rows if row["sitemap_hint"]
             ]
             if hints:
                 connection.execute(
@@ -398,8 +400,8 @@ def _add_batch(
                 queue.requeue(db, connection, domains, domains.c.id.in_(linked))
 
 
-def _existing(connection: Connection, table: Table, key: str, values: list[str]) -> dict[str, int]:
-    """The ids of the records named by ``values`` that exist, by name."""
+def _ids(connection: Connection, table: Table, key: str, values: list[str]) -> dict[str, int]:
+    """The ids of the records named by ``values``, by name."""
     found: dict[str, int] = {}
     for start in range(0, len(values), 1000):
         chunk = values[start : start + 1000]
