@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from leadpipe.cli import app
@@ -47,6 +50,29 @@ def test_selecting_finished_work_does_nothing_unless_refresh(
     assert "1 queued" in _run(cli, "select", "touch", "--all", "--refresh")
     refreshed = domain(db, "a.test")
     assert refreshed["status"] == "pending" and refreshed["attempts"] == 0 and refreshed["outcome"] is None
+
+
+def test_curation_on_postgresql_runs_on_the_database_s_clock(
+    db: Database, cli: CliRunner, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_postgres:
+        pytest.skip("SQLite's clock is this process's")
+    add_domains(db, ["a.test", "b.test"], status="awaiting")
+    add_domains(db, ["c.test"], status="done")
+    far_off = datetime(2001, 1, 1, tzinfo=UTC)
+    for module in ("leadpipe.db.connect", "leadpipe.engine.curation", "leadpipe.engine.queue"):
+        monkeypatch.setattr(f"{module}.now", lambda: far_off, raising=False)
+    _run(cli, "select", "touch", "--where", "name=a.test")
+    _run(cli, "select", "touch", "--where", "name=c.test", "--refresh")
+    _run(cli, "reject", "touch", "--where", "name=b.test")
+    with db.engine.connect() as connection:
+        database_now = connection.execute(select(func.now())).scalar_one()
+    stamps = [
+        domain(db, "a.test")["run_after"],
+        domain(db, "c.test")["run_after"],
+        domain(db, "b.test")["finished_at"],
+    ]
+    assert all(abs(stamp - database_now) < timedelta(seconds=1) for stamp in stamps), stamps
 
 
 def test_rejecting_takes_unstarted_work_back_and_the_engine_never_overwrites_it(

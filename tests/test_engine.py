@@ -146,7 +146,7 @@ def test_a_poison_item_is_retried_with_growing_delays_then_dead(db: Database, se
     assert len(gaps) == 2 and gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[1] > gaps[0]
     assert domain(db, "fine.test")["status"] == "done"
     with db.begin() as connection:
-        assert queue.requeue(db, connection, STAGE, dead=True) == 1
+        assert queue.requeue(db, connection, STAGE.table, STAGE.table.c.status == "dead") == 1
     requeued = domain(db, "poison.test")
     assert requeued["status"] == "pending" and requeued["attempts"] == 0
     assert "poisoned" in requeued["last_error"]

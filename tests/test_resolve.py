@@ -26,8 +26,6 @@ from tests.helpers import run_until_idle
         ("//cdn.acme.com.au/x", "acme.com.au"),
         ("joes-pizza.myshopify.com", "joes-pizza.myshopify.com"),
         ("www.studio.com.br", "studio.com.br"),
-        ("kanzlei.example.test", "example.test"),
-        ("127.0.0.1", "127.0.0.1"),
         # More countries, and the shapes listings and spreadsheets give websites in.
         ("https://www.boulangerie-dupont.fr/accueil.html", "boulangerie-dupont.fr"),
         ("http://restaurante-casa-pepe.es/", "restaurante-casa-pepe.es"),
@@ -101,6 +99,16 @@ def test_profiles_elsewhere_are_not_the_business_s_domain(value: str, network: s
     assert site.domain is None and site.profile_network == network
 
 
+@pytest.mark.parametrize(
+    ("value", "domain"), [("kanzlei.example.test", "example.test"), ("127.0.0.1", "127.0.0.1")]
+)
+def test_private_names_and_addresses_are_websites_only_where_private_networks_are_allowed(
+    value: str, domain: str
+) -> None:
+    assert normalise(value).domain is None
+    assert normalise(value, allow_private=True).domain == domain
+
+
 @pytest.mark.parametrize("value", [None, "", "   ", "n/a", "not a website at all"])
 def test_no_usable_website_is_a_problem_not_an_exception(value: str | None) -> None:
     site = normalise(value)
@@ -132,3 +140,16 @@ def test_resolve_links_businesses_sharing_a_website_to_one_domain(db: Database, 
         "Joe's": ("done", "website_is_facebook_profile", None),
         "No site": ("done", "no_website", None),
     }
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_the_resolve_stage_takes_private_websites_only_where_private_networks_are_allowed(
+    db: Database, settings: Settings, allowed: bool
+) -> None:
+    with db.begin() as connection:
+        connection.execute(insert(businesses), [{"name": "Intranet shop", "website": "http://shop.test/"}])
+    run_until_idle(db, settings.model_copy(update={"allow_private_networks": allowed}), PIPELINE)
+    with db.engine.connect() as connection:
+        business = connection.execute(select(businesses)).one()
+        names = list(connection.execute(select(domains.c.name)).scalars())
+    assert (business.outcome, names) == (("domain", ["shop.test"]) if allowed else ("no_website", []))

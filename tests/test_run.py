@@ -32,7 +32,7 @@ def web() -> Iterator[Web]:
     server.stop()
 
 
-def leadpipe(db_url: str, web: Web, *args: str) -> subprocess.Popen[str]:
+def leadpipe(db_url: str, web: Web, *args: str, **settings: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "LEADPIPE_DATABASE_URL": db_url,
@@ -40,6 +40,7 @@ def leadpipe(db_url: str, web: Web, *args: str) -> subprocess.Popen[str]:
         "LEADPIPE_HTTP_PER_HOST": "4",
         "LEADPIPE_DEFAULT_REGION": "US",
         "PYTHONPATH": str(ROOT),
+        **settings,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "leadpipe", *args],
@@ -138,3 +139,24 @@ def test_exit_status_names_what_is_not_final(db_url: str, tmp_path: Path) -> Non
         assert log.strip() == f"leadpipe: no such file: {tmp_path / 'missing.txt'}"
     finally:
         web.stop()
+
+
+def test_a_run_leaves_the_input_to_a_person_where_curation_says_so(
+    db_url: str, web: Web, tmp_path: Path
+) -> None:
+    sites = tmp_path / "two.txt"
+    sites.write_text("\n".join(site.domain for site in SITES[:2]) + "\n", encoding="utf-8")
+    output = str(tmp_path / "out.csv")
+    curation = '{"discover": "manual"}'
+    process = leadpipe(
+        db_url, web, "run", str(sites), "--output", output, "--max-wait", "0.5", LEADPIPE_CURATION=curation
+    )
+    log, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, log
+    assert "not final: discover: 2 items await a person (`leadpipe select discover …`)" in log
+    db = Database(db_url)
+    try:
+        with db.engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(pages)).scalar_one() == 0
+    finally:
+        db.dispose()

@@ -155,13 +155,12 @@ def run(
         fail(str(error))
     started = time.monotonic()
     with opened(db) as (settings, database, pipeline):
-        added = intake.add(database, found, refresh=refresh)
-        _print_intake(found, added)
+        _print_intake(found, _add(database, pipeline, settings, found, refresh))
         try:
             run_engine(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
         except WorkerFailed as error:
             fail(f"{error} (run the same command again to carry on; see the log above)")
-        names = run_command.input_domains(database, found)
+        names = run_command.input_domains(database, settings, found)
         summary = run_command.summarise(database, pipeline, settings, names)
         summary.exported = run_command.export_for(database, names, output, chosen_format, per_domain)
     summary.seconds = time.monotonic() - started
@@ -225,19 +224,37 @@ def add(
         found = intake.read(input)
     except intake.IntakeError as error:
         fail(str(error))
-    with opened(db) as (_, database, _):
-        added = intake.add(database, found, refresh=refresh)
-    _print_intake(found, added)
+    with opened(db) as (settings, database, pipeline):
+        _print_intake(found, _add(database, pipeline, settings, found, refresh))
+
+
+def _add(
+    db: Database, pipeline: Pipeline, settings: Settings, found: intake.Intake, refresh: bool
+) -> intake.Added:
+    from leadpipe import intake
+
+    try:
+        return intake.add(db, pipeline, settings, found, refresh=refresh)
+    except intake.IntakeError as error:
+        fail(str(error))
 
 
 def _print_intake(found: intake.Intake, added: intake.Added) -> None:
     noun = "domains" if found.kind == "domains" else "businesses"
     line = f"{added.new} new {noun}, {added.known} already known"
+    if added.repeated:
+        line += f", {added.repeated} named again in the input"
     if added.refreshed:
         line += f" ({added.refreshed} queued again)"
     out.print(line, highlight=False)
-    for problem in found.problems:
+    for note in added.notes:
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    if added.notes_count > len(added.notes):
+        err.print(f"note: {added.notes_count - len(added.notes)} more lines like these", highlight=False)
+    for problem in added.skipped:
         err.print(f"skipped {problem}", markup=False, highlight=False, soft_wrap=True)
+    if added.skipped_count > len(added.skipped):
+        err.print(f"skipped {added.skipped_count - len(added.skipped)} more lines", highlight=False)
 
 
 @db_app.command("upgrade")
@@ -368,7 +385,7 @@ def _curate(
         except curation.CurationError as error:
             fail(str(error))
         with database.begin() as connection:
-            changed = decide(connection, stage, chosen, **extra)
+            changed = decide(database, connection, stage, chosen, **extra)
     out.print(f"{stage_name}: {changed}")
 
 
@@ -455,14 +472,19 @@ def requeue(
     db: DbOption = None,
 ) -> None:
     """Send dead (or finished) items back to the queue with a fresh count of attempts."""
+    from sqlalchemy import false, or_
+
     from leadpipe.engine import queue
 
     if not dead and not id:
         fail("name the items: --dead, or --id N")
     with opened(db) as (_, database, pipeline):
-        chosen = _stage(pipeline, stage)
+        table = _stage(pipeline, stage).table
+        named = [table.c.status == "dead"] if dead else []
+        if id:
+            named.append(table.c.id.in_(id))
         with database.begin() as connection:
-            count = queue.requeue(database, connection, chosen, ids=id or [], dead=dead)
+            count = queue.requeue(database, connection, table, or_(false(), *named))
     out.print(f"{stage}: {count} items queued again")
 
 

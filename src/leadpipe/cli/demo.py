@@ -10,13 +10,15 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from leadpipe import export, intake
+from leadpipe import export
 from leadpipe.cli import run as run_command
 from leadpipe.cli.app import run_engine
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
+from leadpipe.db.models import domains
 from leadpipe.demo.sites import SampleSite, sample_sites, serve
 from leadpipe.demo.web import Web
+from leadpipe.engine import queue
 from leadpipe.stages import PIPELINE
 
 
@@ -38,9 +40,8 @@ def demo(console: Console, sites: int, database_url: str | None) -> int:
             console.print(
                 f"serving {len(samples)} sample sites on {web.url}; database {db.display_url}", markup=False
             )
-            intake.add(
-                db, intake.Intake("domains", domains=[{"name": name, "sitemap_hint": None} for name in names])
-            )
+            with db.begin() as connection:
+                queue.insert(db, connection, PIPELINE, settings, domains, [{"name": name} for name in names])
             started = time.monotonic()
             run_engine(run_command.work(db, PIPELINE, settings, console, max_wait=5))
             rows = list(export.domain_rows(db, export.Filters(domains=names)))

@@ -48,14 +48,19 @@ class Summary:
     seconds: float = 0.0
 
 
-def input_domains(db: Database, found: intake.Intake) -> list[str]:
+def input_domains(db: Database, settings: Settings, found: intake.Intake) -> list[str]:
     """The domains this input stands for: those it names, and those its businesses resolved to."""
+    rows = found.rows(intake.Added(), allow_private=settings.allow_private_networks)
     if found.kind == "domains":
-        return [row["name"] for row in found.domains]
-    keys = [row["source_key"] for row in found.businesses]
+        return list(dict.fromkeys(row["name"] for row in rows))
+    keys = list(dict.fromkeys(row["source_key"] for row in rows))
+    names: dict[str, None] = {}
+    linked = select(domains.c.name).join(businesses, businesses.c.domain_id == domains.c.id)
     with db.engine.connect() as connection:
-        linked = select(domains.c.name).join(businesses, businesses.c.domain_id == domains.c.id)
-        return list(connection.execute(linked.where(businesses.c.source_key.in_(keys)).distinct()).scalars())
+        for start in range(0, len(keys), 1000):
+            chosen = linked.where(businesses.c.source_key.in_(keys[start : start + 1000]))
+            names.update(dict.fromkeys(connection.execute(chosen).scalars()))
+    return list(names)
 
 
 async def work(

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, Table, and_, delete, select, true, update
 
-from leadpipe.db.connect import now
+from leadpipe.db.connect import Database
 from leadpipe.db.models import stage_pauses as pauses
+from leadpipe.engine import queue
 from leadpipe.engine.stage import Stage
 from leadpipe.engine.worker import pause_stage
 
@@ -76,48 +77,45 @@ def _stamp(connection: Connection, table: Table, chosen: ColumnElement[bool], cu
     return int(connection.execute(statement).rowcount)
 
 
-def select_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool], refresh: bool) -> Changed:
+def select_items(
+    db: Database, connection: Connection, stage: Stage, chosen: ColumnElement[bool], refresh: bool
+) -> Changed:
     """Queue the chosen items once. Finished ones (done, dead) move only with ``refresh``."""
-    table = stage.table
     movable = ["awaiting", "skipped", *(("done", "dead") if refresh else ())]
-    queued = connection.execute(
-        update(table)
-        .where(chosen, table.c.status.in_(movable))
-        .values(
-            status="pending",
-            curation="selected",
-            attempts=0,
-            run_after=now(),
-            outcome=None,
-            finished_at=None,
-            updated_at=now(),
-        )
-    ).rowcount
-    recorded = _stamp(connection, table, chosen & (table.c.curation != "selected"), "selected")
-    return Changed(queued=int(queued), recorded=recorded)
+    queued = queue.requeue(
+        db, connection, stage.table, chosen, statuses=movable, values={"curation": "selected"}
+    )
+    recorded = _stamp(connection, stage.table, chosen & (stage.table.c.curation != "selected"), "selected")
+    return Changed(queued=queued, recorded=recorded)
 
 
-def reject_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
+def reject_items(db: Database, connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
     """Reject the chosen items; those not yet started leave the queue as ``skipped`` (rejected)."""
     table = stage.table
     taken = connection.execute(
         update(table)
         .where(chosen, table.c.status.in_(("awaiting", "pending")))
         .values(
-            status="skipped", curation="rejected", outcome="rejected", finished_at=now(), updated_at=now()
+            status="skipped",
+            curation="rejected",
+            outcome="rejected",
+            finished_at=queue.clock(db),
+            updated_at=queue.clock(db),
         )
     ).rowcount
     recorded = _stamp(connection, table, chosen & (table.c.curation != "rejected"), "rejected")
     return Changed(taken_back=int(taken), recorded=recorded)
 
 
-def unselect_items(connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
+def unselect_items(
+    db: Database, connection: Connection, stage: Stage, chosen: ColumnElement[bool]
+) -> Changed:
     """Undo a selection: items not yet started go back to awaiting a person."""
     table = stage.table
     taken = connection.execute(
         update(table)
         .where(chosen, table.c.status == "pending")
-        .values(status="awaiting", curation="new", updated_at=now())
+        .values(status="awaiting", curation="new", updated_at=queue.clock(db))
     ).rowcount
     recorded = _stamp(connection, table, chosen & (table.c.curation != "new"), "new")
     return Changed(taken_back=int(taken), recorded=recorded)

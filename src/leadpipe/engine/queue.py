@@ -30,16 +30,13 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    and_,
     any_,
     bindparam,
     case,
-    false,
     func,
     literal,
     literal_column,
     not_,
-    or_,
     select,
     update,
 )
@@ -113,7 +110,9 @@ def _given(name: str, type_: Any) -> BindParameter[Any]:
     return bindparam(name, None, type_=type_)
 
 
-def _clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
+def clock(db: Database, seconds: float = 0.0) -> ColumnElement[Any]:
+    """The engine's clock in a statement, ``seconds`` from now: PostgreSQL's ``now()``, or this
+    process's on SQLite. Every engine timestamp comes from here."""
     if db.is_postgres:
         moment = func.now()
         return moment + literal(timedelta(seconds=seconds)) if seconds else moment
@@ -124,7 +123,7 @@ def _clock_parameter(db: Database, name: str, seconds: float = 0.0) -> ColumnEle
     """The clock in a statement built once and run many times: PostgreSQL's ``now()``, or on SQLite a
     parameter that :func:`_clock_values` sets from this process's clock at each run."""
     if db.is_postgres:
-        return _clock(db, seconds)
+        return clock(db, seconds)
     return _given(name, Timestamp)
 
 
@@ -417,16 +416,16 @@ def commit(
         changes: dict[str, Any] = {
             "status": "dead" if give_up else "pending",
             "last_error": failure.error,
-            "last_error_at": _clock(db),
-            "updated_at": _clock(db),
+            "last_error_at": clock(db),
+            "updated_at": clock(db),
             "lease_owner": None,
             "lease_token": None,
             "lease_expires_at": None,
         }
         if give_up:
-            changes["finished_at"] = _clock(db)
+            changes["finished_at"] = clock(db)
         else:
-            changes["run_after"] = _clock(db, _retry_delay(failure.delay, settings))
+            changes["run_after"] = clock(db, _retry_delay(failure.delay, settings))
         fence = {"ids": _ids(db, [failure.id]), "token": failure.token}
         count = connection.execute(_fenced(db, table).values(changes), fence).rowcount
         if not count:
@@ -544,11 +543,34 @@ def write(
         return None
     if not output.rows:
         return None
-    consumer = pipeline.by_table.get(output.table.name)
+    insert(db, connection, pipeline, settings, output.table, output.rows)
+    if output.link is None:
+        return None
+    (linked,) = output.rows
+    key = natural_key(output.table)
+    found = select(output.table.c.id).where(*(output.table.c[name] == linked[name] for name in key))
+    return int(connection.execute(found).scalar_one())
+
+
+def insert(
+    db: Database,
+    connection: Connection,
+    pipeline: Pipeline,
+    settings: Settings,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+) -> int:
+    """Add records, skipping those whose natural key exists: the one way in for every new record.
+
+    A record's status is its consumer stage's curation policy for it (``awaiting`` where a person
+    decides). Returns how many records were new.
+    """
+    consumer = pipeline.by_table.get(table.name)
     status = None if consumer is None else _initial_status(consumer, settings)
+    added = 0
     # Rows with different keys must go in separate batches.
     by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for row in output.rows:
+    for row in rows:
         by_keys.setdefault(tuple(row), []).append(row)
     for keys, batch in by_keys.items():
         if len(batch) >= BULK_ROWS:
@@ -559,20 +581,18 @@ def write(
                 columns = dict(zip(keys, zip(*(row.values() for row in part), strict=True), strict=True))
                 if status is not None and "status" not in columns:
                     columns["status"] = tuple(map(status, columns.get("category", (None,) * len(part))))
-                _bulk_insert(db, connection, output.table, columns)
+                added += _bulk_insert(db, connection, table, columns)
         else:
-            rows = [dict(row) for row in batch]
+            values = [dict(row) for row in batch]
             if status is not None and "status" not in keys:
-                for row in rows:
+                for row in values:
                     row["status"] = status(row.get("category"))
-            dialect = postgresql if db.is_postgres else sqlite
-            connection.execute(dialect.insert(output.table).on_conflict_do_nothing(), rows)
-    if output.link is None:
-        return None
-    (linked,) = output.rows
-    key = natural_key(output.table)
-    found = select(output.table.c.id).where(*(output.table.c[name] == linked[name] for name in key))
-    return int(connection.execute(found).scalar_one())
+            if db.is_postgres:  # psycopg's executemany reports no count: count the ids returned
+                statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
+                added += len(connection.execute(statement, values).all())
+            else:
+                added += connection.execute(sqlite.insert(table).on_conflict_do_nothing(), values).rowcount
+    return added
 
 
 def _initial_status(consumer: Stage, settings: Settings) -> Callable[[str | None], str]:
@@ -588,8 +608,9 @@ def _initial_status(consumer: Stage, settings: Settings) -> Callable[[str | None
 
 def _bulk_insert(
     db: Database, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]
-) -> None:
-    """Insert many new records, given column by column, skipping those whose natural key exists.
+) -> int:
+    """Insert many new records, given column by column, skipping those whose natural key exists;
+    returns how many were new.
 
     A column with the same value in every record (a sitemap's pages share their domain, their sitemap
     and most often their category) is sent once, as a parameter; the rest row by row. SQLite: one
@@ -636,12 +657,11 @@ def _bulk_insert(
         # each row would wait for the GIL that the event loop's thread holds while it parses.
         fields = [f"value ->> {position}" for position in range(len(varying))]
         fields += [f"?{position}" for position in range(2, len(shared) + 2)]
-        connection.exec_driver_sql(
+        return connection.exec_driver_sql(
             f"INSERT INTO {table.name} ({names}) SELECT {', '.join(fields)} FROM json_each(?1) WHERE true"
             " ON CONFLICT DO NOTHING",
             (json.dumps(rows, allow_nan=False), *shared.values()),
-        )
-        return
+        ).rowcount
     staging = f"leadpipe_new_{table.name}"
     copied = ", ".join(varying)
     connection.exec_driver_sql(
@@ -654,12 +674,13 @@ def _bulk_insert(
     given = [
         f"CAST(%({name})s AS {_cast_type(table.c[name].type).compile(dialect=dialect)})" for name in shared
     ]
-    connection.exec_driver_sql(
+    added = connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({names}) SELECT {', '.join([copied, *given])} FROM {staging}"
         " ON CONFLICT DO NOTHING",
         shared,
-    )
+    ).rowcount
     connection.exec_driver_sql(f"DROP TABLE {staging}")
+    return added
 
 
 def _converted(column_type: Any, dialect: Dialect, values: Sequence[Any]) -> Sequence[Any]:
@@ -702,7 +723,7 @@ def release(db: Database, connection: Connection, stage: Stage, ids: Sequence[in
         lease_owner=None,
         lease_token=None,
         lease_expires_at=None,
-        updated_at=_clock(db),
+        updated_at=clock(db),
     )
     return int(connection.execute(statement, {"ids": _ids(db, ids), "token": token}).rowcount)
 
@@ -717,9 +738,9 @@ def renew(db: Database, connection: Connection, stage: Stage, tokens: Sequence[s
         .where(
             table.c.lease_token.in_(list(tokens)),
             _is(table.c.status, "running"),
-            table.c.started_at > _clock(db, -stage.max_runtime_seconds),
+            table.c.started_at > clock(db, -stage.max_runtime_seconds),
         )
-        .values(lease_expires_at=_clock(db, stage.lease_seconds))
+        .values(lease_expires_at=clock(db, stage.lease_seconds))
     )
     return int(connection.execute(statement).rowcount)
 
@@ -730,7 +751,7 @@ def expire_leases(db: Database, connection: Connection, stage: Stage, owners: Se
     statement = (
         update(table)
         .where(table.c.status == "running", table.c.lease_owner.in_(list(owners)))
-        .values(lease_expires_at=_clock(db, -1))
+        .values(lease_expires_at=clock(db, -1))
     )
     return int(connection.execute(statement).rowcount)
 
@@ -745,17 +766,17 @@ def reap(db: Database, connection: Connection, stage: Stage) -> int:
     exhausted = table.c.attempts >= stage.max_attempts
     statement = (
         update(table)
-        .where(_is(table.c.status, "running"), table.c.lease_expires_at < _clock(db))
+        .where(_is(table.c.status, "running"), table.c.lease_expires_at < clock(db))
         .values(
             status=case((exhausted, "dead"), else_="pending"),
-            finished_at=case((exhausted, _clock(db)), else_=None),
+            finished_at=case((exhausted, clock(db)), else_=None),
             last_error="lease expired (owner " + func.coalesce(table.c.lease_owner, "?") + ")",
-            last_error_at=_clock(db),
-            run_after=_clock(db),
+            last_error_at=clock(db),
+            run_after=clock(db),
             lease_owner=None,
             lease_token=None,
             lease_expires_at=None,
-            updated_at=_clock(db),
+            updated_at=clock(db),
         )
     )
     return int(connection.execute(statement).rowcount)
@@ -769,7 +790,7 @@ def skip_ineligible(db: Database, connection: Connection, stage: Stage, settings
         statement = (
             update(table)
             .where(_is(table.c.status, "pending"), rule(settings))
-            .values(status="skipped", outcome=reason, finished_at=_clock(db), updated_at=_clock(db))
+            .values(status="skipped", outcome=reason, finished_at=clock(db), updated_at=clock(db))
         )
         count += int(connection.execute(statement).rowcount)
     return count
@@ -786,9 +807,9 @@ def has_due_work(
     items ``running`` for ever.
     """
     table = stage.table
-    conditions = [_is(table.c.status, "pending"), table.c.run_after <= _clock(db, within)]
+    conditions = [_is(table.c.status, "pending"), table.c.run_after <= clock(db, within)]
     conditions += [not_(condition) for condition in _skip_conditions(stage, settings)]
-    expired = [_is(table.c.status, "running"), table.c.lease_expires_at < _clock(db)]
+    expired = [_is(table.c.status, "running"), table.c.lease_expires_at < clock(db)]
     # Two queries rather than one OR, so each is answered by its partial index (claim, lease).
     return any(
         connection.execute(select(table.c.id).where(*where).limit(1)).first() is not None
@@ -796,37 +817,36 @@ def has_due_work(
     )
 
 
+FINAL = ("done", "dead", "skipped")
+
+
 def requeue(
     db: Database,
     connection: Connection,
-    stage: Stage,
+    table: Table,
+    chosen: ColumnElement[bool],
     *,
-    ids: Sequence[int] = (),
-    dead: bool = False,
+    statuses: Sequence[str] = FINAL,
+    values: Mapping[str, Any] | None = None,
 ) -> int:
-    """Send final items back to ``pending`` with a fresh count of attempts: the only way back."""
-    table = stage.table
-    chosen: list[ColumnElement[bool]] = []
-    if dead:
-        chosen.append(table.c.status == "dead")
-    if ids:
-        chosen.append(and_(table.c.id.in_(list(ids)), table.c.status.in_(("dead", "done", "skipped"))))
-    if not chosen:
-        return 0
+    """Send the chosen items that are in one of ``statuses`` back to ``pending``, due now, with a fresh
+    count of attempts: the only way back to the queue (``requeue``, ``select``, an input's refresh).
+    ``values`` are set too (a selection's ``curation``)."""
     statement = (
         update(table)
-        .where(or_(false(), *chosen))
+        .where(chosen, table.c.status.in_(list(statuses)))
         .values(
             status="pending",
             attempts=0,
-            run_after=_clock(db),
+            run_after=clock(db),
             finished_at=None,
             outcome=None,
-            updated_at=_clock(db),
+            updated_at=clock(db),
             last_error=case(
                 (table.c.last_error.is_(None), None),
                 else_="requeued; last error: " + table.c.last_error,
             ),
+            **(values or {}),
         )
     )
     return int(connection.execute(statement).rowcount)

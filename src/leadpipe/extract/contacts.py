@@ -851,6 +851,11 @@ _FREE_MAIL_DOMAINS = set(
 _FREE_MAIL_NAMES = {"gmail", "hotmail", "outlook", "live", "yahoo", "gmx", "aol"}
 
 
+def is_free_mail(domain: str) -> bool:
+    """Whether ``domain`` is a mailbox provider anyone can sign up to (gmail.com, yahoo.fr, web.de)."""
+    return domain in _FREE_MAIL_DOMAINS or _psl(domain).domain in _FREE_MAIL_NAMES
+
+
 def merge(pages: list[PageContacts], domain: str) -> SiteContacts:
     """One domain's contacts from several of its pages: each value once, with its surest sighting and
     every page it was on. Emails on the domain itself come first, then free mailboxes, then others;
@@ -887,10 +892,9 @@ def _email_group(found: Found, site: str | None) -> int:
     if "system" in found.flags:
         return 3
     domain = found.value.rsplit("@", 1)[1]
-    names = _psl(domain)
-    if site is not None and names.top_domain_under_public_suffix == site:
+    if site is not None and _psl(domain).top_domain_under_public_suffix == site:
         return 0
-    if domain in _FREE_MAIL_DOMAINS or names.domain in _FREE_MAIL_NAMES:
+    if is_free_mail(domain):
         return 1
     return 2
 

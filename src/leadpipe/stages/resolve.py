@@ -8,7 +8,7 @@ from leadpipe.extract.website import normalise
 
 
 async def resolve(item: Item, context: Context) -> Result:
-    site = normalise(item["website"])
+    site = normalise(item["website"], allow_private=context.settings.allow_private_networks)
     if site.domain:
         row = {"name": site.domain, "country": item["country"]}
         return Result(outcome="domain", outputs=[Insert(domains, [row], link="domain_id")])
