@@ -103,7 +103,7 @@ BUCKETS = ("fetch", "parse", "extract", "database", "engine", "other")
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fetch", ("/leadpipe/web/fetch.py", "/httpx/", "/httpcore/", "/anyio/")),
     ("parse", ("/leadpipe/extract/sitemap.py",)),
-    ("extract", ("/leadpipe/extract/contacts.py", "/selectolax/", "/phonenumbers/")),
+    ("extract", ("/leadpipe/extract/contacts/", "/selectolax/", "/phonenumbers/")),
     ("database", ("/sqlalchemy/", "/psycopg/", "/sqlite3/", "/leadpipe/db/")),
     ("engine", ("/leadpipe/engine/",)),
 )

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadpipe.cli import app
+from leadpipe.extract import contacts
 from leadpipe.extract.contacts import (
     COLLECT_PER_KIND,
     Found,
@@ -1139,3 +1140,14 @@ def test_cli_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["extract", str(tmp_path / "missing.html")])
     assert result.exit_code == 1
     assert "cannot read" in result.stderr and "missing.html" in result.stderr
+
+
+def test_the_package_exports_the_extractors_public_names() -> None:
+    """What callers import from ``leadpipe.extract.contacts``, pinned: the modules inside the package
+    may move, the names callers use stay where they are, and nothing private is exported."""
+    public = (
+        "COLLECT_PER_KIND Found Meta PageContacts Seen SiteContacts "
+        "extract is_free_mail is_script_shell merge page_meta"
+    )
+    assert sorted(contacts.__all__) == sorted(public.split())
+    assert all(getattr(contacts, name) is not None for name in contacts.__all__)
