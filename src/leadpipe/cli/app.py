@@ -24,6 +24,8 @@ from leadpipe import logs
 from leadpipe.cli.runner import run_engine
 from leadpipe.config import Settings
 
+__all__ = ["app", "main"]
+
 # The database, the engine, the web and the extractors are imported by the commands that use them,
 # so `leadpipe sitemaps` and `--help` do not load what they never use.
 if TYPE_CHECKING:

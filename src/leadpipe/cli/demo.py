@@ -22,6 +22,8 @@ from leadpipe.demo.web import Web
 from leadpipe.engine import queue
 from leadpipe.stages import PIPELINE
 
+__all__ = ["demo"]
+
 
 def demo(console: Console, sites: int, database_url: str | None) -> int:
     """Serve the sample sites, run every stage against them, print what was found; returns the exit status."""
