@@ -29,8 +29,7 @@ __all__ = ["app", "main"]
 # The database, the engine, the web and the extractors are imported by the commands that use them,
 # so `leadpipe sitemaps` and `--help` do not load what they never use.
 if TYPE_CHECKING:
-    from leadpipe import export as export_module
-    from leadpipe import intake
+    from leadpipe import export, intake
     from leadpipe.db.connect import Database
     from leadpipe.engine import curation, health
     from leadpipe.engine.stage import Pipeline, Stage
@@ -109,7 +108,7 @@ PerDomainOption = Annotated[
 ]
 
 
-def _format(output: Path, given: str | None) -> export_module.Format:
+def _format(output: Path, given: str | None) -> export.Format:
     chosen = (given or output.suffix.lstrip(".") or "csv").lower()
     if chosen not in ("csv", "jsonl", "xlsx"):
         fail(f"unknown format {chosen!r}: use csv, jsonl or xlsx")
@@ -178,12 +177,12 @@ def export_(
     db: DbOption = None,
 ) -> None:
     """Write the contacts in the database to a file."""
-    from leadpipe import export as export_module
+    from leadpipe import export
 
     chosen_format = _format(output, fmt)
-    filters = export_module.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
+    filters = export.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
     with opened(db) as (_, database, _):
-        count = export_module.export(database, output, chosen_format, per_domain=per_domain, filters=filters)
+        count = export.export(database, output, chosen_format, per_domain=per_domain, filters=filters)
     out.print(f"wrote {count} rows to {output}", highlight=False)
 
 

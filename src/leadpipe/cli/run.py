@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from leadpipe import export as exporting
+from leadpipe import export
 from leadpipe.cli.summary import Summary, progress
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
@@ -96,5 +96,5 @@ def print_summary(console: Console, summary: Summary, output: Path | None) -> No
     console.print(f"elapsed: {summary.seconds:.1f}s", highlight=False)
 
 
-def export_for(db: Database, names: list[str], output: Path, fmt: exporting.Format, per_domain: bool) -> int:
-    return exporting.export(db, output, fmt, per_domain=per_domain, filters=exporting.Filters(domains=names))
+def export_for(db: Database, names: list[str], output: Path, fmt: export.Format, per_domain: bool) -> int:
+    return export.export(db, output, fmt, per_domain=per_domain, filters=export.Filters(domains=names))
