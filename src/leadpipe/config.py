@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadpipe import __version__
 
+__all__ = ["Policy", "Settings", "get_settings"]
+
 Policy = Literal["auto", "manual"]
 
 

@@ -24,6 +24,17 @@ from leadpipe.db.connect import Database
 from leadpipe.db.models import businesses, contacts, domains, pages
 from leadpipe.extract.contacts import Found, PageContacts, merge
 
+__all__ = [
+    "CONTACT_COLUMNS",
+    "DOMAIN_COLUMNS",
+    "NETWORKS",
+    "Filters",
+    "Format",
+    "contact_rows",
+    "domain_rows",
+    "export",
+]
+
 Format = Literal["csv", "jsonl", "xlsx"]
 CONTACT_COLUMNS = (
     "business", "domain", "kind", "value", "network", "source_page", "found_by", "confidence", "validation",

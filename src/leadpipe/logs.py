@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 from leadpipe.config import Settings
 
+__all__ = ["REDACTED", "configure", "redact", "url_secrets"]
+
 REDACTED = "[redacted]"
 # A password in a URL: what follows "scheme://user:" up to the last "@" before a space. Parsers
 # disagree on where a password ends in a malformed URL ("/", "?", "@" in it), so this takes the most.

@@ -9,10 +9,10 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -21,30 +21,18 @@ from rich.console import Console
 from rich.table import Table
 
 from leadpipe import logs
+from leadpipe.cli.runner import run_engine
 from leadpipe.config import Settings
 
-# The database, the engine, the web and the extractors are imported by the commands that use them:
-# `leadpipe sitemaps` and `--help` then start in a fraction of the time and memory.
+__all__ = ["app", "main"]
+
+# The database, the engine, the web and the extractors are imported by the commands that use them,
+# so `leadpipe sitemaps` and `--help` do not load what they never use.
 if TYPE_CHECKING:
-    from leadpipe import export as export_module
-    from leadpipe import intake
+    from leadpipe import export, intake
     from leadpipe.db.connect import Database
     from leadpipe.engine import curation, health
     from leadpipe.engine.stage import Pipeline, Stage
-
-
-T = TypeVar("T")
-
-
-def run_engine(main: Coroutine[Any, Any, T]) -> T:
-    """Run a command that runs the engine on uvloop where it exists (not on Windows): a task per item
-    and the hand-offs to the database thread cost about a third less than on asyncio's own loop.
-    The one-shot commands stay on asyncio's: they run few tasks, and uvloop adds 7 MiB of memory."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 app = typer.Typer(
@@ -120,7 +108,7 @@ PerDomainOption = Annotated[
 ]
 
 
-def _format(output: Path, given: str | None) -> export_module.Format:
+def _format(output: Path, given: str | None) -> export.Format:
     chosen = (given or output.suffix.lstrip(".") or "csv").lower()
     if chosen not in ("csv", "jsonl", "xlsx"):
         fail(f"unknown format {chosen!r}: use csv, jsonl or xlsx")
@@ -146,6 +134,7 @@ def run(
     """
     from leadpipe import intake
     from leadpipe.cli import run as run_command
+    from leadpipe.cli.summary import exit_code, input_domains, summarise
     from leadpipe.engine.worker import WorkerFailed
 
     chosen_format = _format(output, fmt)
@@ -160,12 +149,12 @@ def run(
             run_engine(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
         except WorkerFailed as error:
             fail(f"{error} (run the same command again to carry on; see the log above)")
-        names = run_command.input_domains(database, settings, found)
-        summary = run_command.summarise(database, pipeline, settings, names)
+        names = input_domains(database, settings, found)
+        summary = summarise(database, pipeline, settings, names)
         summary.exported = run_command.export_for(database, names, output, chosen_format, per_domain)
     summary.seconds = time.monotonic() - started
     run_command.print_summary(out, summary, output)
-    raise typer.Exit(run_command.exit_code(summary))
+    raise typer.Exit(exit_code(summary))
 
 
 @app.command("export")
@@ -188,12 +177,12 @@ def export_(
     db: DbOption = None,
 ) -> None:
     """Write the contacts in the database to a file."""
-    from leadpipe import export as export_module
+    from leadpipe import export
 
     chosen_format = _format(output, fmt)
-    filters = export_module.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
+    filters = export.Filters(kinds=kind or (), validations=validation or (), domains=domain or ())
     with opened(db) as (_, database, _):
-        count = export_module.export(database, output, chosen_format, per_domain=per_domain, filters=filters)
+        count = export.export(database, output, chosen_format, per_domain=per_domain, filters=filters)
     out.print(f"wrote {count} rows to {output}", highlight=False)
 
 

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from leadpipe import export
 from leadpipe.cli import run as run_command
-from leadpipe.cli.app import run_engine
+from leadpipe.cli.runner import run_engine
+from leadpipe.cli.summary import exit_code, summarise
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import domains
@@ -20,6 +21,8 @@ from leadpipe.demo.sites import SampleSite, sample_sites, serve
 from leadpipe.demo.web import Web
 from leadpipe.engine import queue
 from leadpipe.stages import PIPELINE
+
+__all__ = ["demo"]
 
 
 def demo(console: Console, sites: int, database_url: str | None) -> int:
@@ -46,10 +49,10 @@ def demo(console: Console, sites: int, database_url: str | None) -> int:
             run_engine(run_command.work(db, PIPELINE, settings, console, max_wait=5))
             rows = list(export.domain_rows(db, export.Filters(domains=names)))
             console.print(_table(rows, samples))
-            summary = run_command.summarise(db, PIPELINE, settings, names)
+            summary = summarise(db, PIPELINE, settings, names)
             summary.seconds = time.monotonic() - started
             run_command.print_summary(console, summary, None)
-            return run_command.exit_code(summary)
+            return exit_code(summary)
         finally:
             db.dispose()
             web.stop()

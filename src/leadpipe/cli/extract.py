@@ -17,6 +17,8 @@ from leadpipe.extract.contacts import (
 )
 from leadpipe.web.fetch import Fetcher
 
+__all__ = ["TargetError", "run"]
+
 
 class TargetError(Exception):
     """The page could not be read: no such file, or the server answered with an error."""

@@ -1,1 +1,3 @@
 """The database: models, connection, migrations."""
+
+__all__ = ["connect", "models"]

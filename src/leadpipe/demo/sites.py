@@ -18,6 +18,8 @@ import phonenumbers
 
 from leadpipe.demo.web import Web
 
+__all__ = ["SampleSite", "known_contacts", "sample_sites", "serve"]
+
 SHAPES = ("index", "sitemap", "wordpress", "text", "no_sitemap", "soft_404", "gzip_unlabelled", "json_ld")
 STYLES = ("mailto", "text", "obfuscated", "cloudflare", "json_ld")
 

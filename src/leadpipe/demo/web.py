@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+__all__ = ["Body", "Route", "Web"]
+
 Body = bytes | Callable[[], Iterator[bytes]]
 
 

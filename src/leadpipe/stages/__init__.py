@@ -19,6 +19,8 @@ from leadpipe.stages import discover, resolve, scrape, sitemap_import, validate
 from leadpipe.web.fetch import Fetcher
 from leadpipe.web.render import Renderer
 
+__all__ = ["PIPELINE", "discover", "load_pipeline", "resolve", "scrape", "sitemap_import", "validate"]
+
 
 def _resources(settings: Settings) -> dict[str, Any]:
     fetcher = Fetcher(settings)
