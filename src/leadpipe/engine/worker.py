@@ -1,7 +1,7 @@
 """The worker: claims items of its stages, runs their handlers concurrently, commits their results.
 
-One process, one event loop, one database thread (a quick SQLite transaction runs on the loop's own
-thread when SQLite's write lock is free: see ``Worker._db``). Handlers run as asyncio tasks, at most
+One process, one event loop, and one database thread (:mod:`leadpipe.engine.dbthread`: the connection,
+SQLite's write lock and a lost database are its business). Handlers run as asyncio tasks, at most
 ``concurrency`` per stage. No transaction is ever open while a handler runs: the claim commits before
 the handler starts, and the result is committed, fenced by the lease token, after it ends.
 Every worker also keeps its heartbeat row, renews the leases of its long items, reaps expired leases
@@ -144,8 +144,8 @@ class Worker:
         await self._db_thread.run(self._register)
         log.info("worker %s serving %s", self.id, ", ".join(self.runs) or "no stage")
         # What is loaded by now (modules, tables, the pipeline) lives as long as the worker. Out of the
-        # garbage collector's sight, it is not walked again by every full collection, which takes tens
-        # of milliseconds and comes every few thousand items of a busy worker.
+        # garbage collector's sight, it is not walked again by each full collection of a busy worker,
+        # which would stall every item in flight while it walks.
         gc.freeze()
         committing = asyncio.create_task(self._commit_loop(), name="commit")
         helpers = [committing, asyncio.create_task(self._maintenance_loop(), name="maintenance")]
@@ -228,7 +228,7 @@ class Worker:
 
     async def _drain(self, committing: asyncio.Task[None]) -> None:
         """After a stop: give in-flight items the grace period, then cancel (and release) the rest.
-        Finished items are committed, unless the commit loop has failed: then they are handed back."""
+        Finished items are committed, unless the commit loop has failed: then they are released."""
         tasks = [flight.task for run in self.runs.values() for flight in run.items.values()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
@@ -240,7 +240,7 @@ class Worker:
                 for run in self.runs.values():
                     run.finished.clear()
                     for item_id, flight in list(run.items.items()):
-                        await self._release(run, item_id, flight.batch.token)
+                        await self._release_in_flight(run, item_id, flight.batch.token)
                 return
             self._settled.clear()
             settled = asyncio.create_task(self._settled.wait())
@@ -280,7 +280,7 @@ class Worker:
             finally:
                 run.claiming -= limit
             if claimed is not None and self._holding_back(run):
-                await self._hand_back(run, claimed.ids, claimed.token)
+                await self._release(run, claimed.ids, claimed.token)
                 continue
             self._start(run, claimed)
             if claimed is None:
@@ -319,8 +319,8 @@ class Worker:
                 flight.running = False
             outcome = queue.Done(item["id"], token, result)
         except asyncio.CancelledError:
-            if not flight.overran:  # stopping: hand the item back untouched
-                await self._release(run, item["id"], token)
+            if not flight.overran:  # stopping: release the item untouched
+                await self._release_in_flight(run, item["id"], token)
                 raise
             # The cancellation was the batch's timer (_overrun): the item failed, the task goes on.
             flight.task.uncancel()
@@ -329,7 +329,7 @@ class Worker:
             outcome = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
         except PauseStage as pause:
             await self._pause(run, str(pause))
-            await self._release(run, item["id"], token)
+            await self._release_in_flight(run, item["id"], token)
             return
         except RetryLater as later:
             outcome = queue.Failed(item["id"], token, item["attempts"], str(later), True, later.seconds)
@@ -344,10 +344,10 @@ class Worker:
         run.finished.append(outcome)
         self._has_finished.set()
 
-    async def _release(self, run: StageRun, item_id: int, token: str) -> None:
-        """Hand back an item in flight and free its slot."""
+    async def _release_in_flight(self, run: StageRun, item_id: int, token: str) -> None:
+        """Release an item in flight and free its slot."""
         try:
-            await self._hand_back(run, [item_id], token)
+            await self._release(run, [item_id], token)
         finally:
             self._vacate(run, [item_id])
 
@@ -402,7 +402,9 @@ class Worker:
                     refills[run.stage.name] = min(run.free + len(finished), run.stage.batch_size)
                     run.claiming += refills[run.stage.name]
 
-        def write(connection: Connection) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
+        def commit_and_claim(
+            connection: Connection,
+        ) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
             outcomes = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
@@ -416,7 +418,7 @@ class Worker:
         claims: dict[str, queue.Claimed | None] = {}
         failure: Exception | None = None
         try:
-            outcomes, claims = await self._db_thread.run(write, quick=_is_quick(split))
+            outcomes, claims = await self._db_thread.run(commit_and_claim, quick=_is_quick(split))
         except Exception as error:
             failure = error
         finally:
@@ -431,9 +433,9 @@ class Worker:
             outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
         for name, claimed in list(claims.items()):
             if claimed is not None and self._holding_back(self.runs[name]):
-                # Handed back while the committed items still hold their slots: a draining worker
+                # Released while the committed items still hold their slots: a draining worker
                 # waits for those.
-                await self._hand_back(self.runs[name], claimed.ids, claimed.token)
+                await self._release(self.runs[name], claimed.ids, claimed.token)
                 del claims[name]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
@@ -452,7 +454,7 @@ class Worker:
         while the claim was on its way."""
         return self._stopping.is_set() or run.paused is not None
 
-    async def _hand_back(self, run: StageRun, ids: list[int], token: str) -> None:
+    async def _release(self, run: StageRun, ids: list[int], token: str) -> None:
         """Release items untouched: pending again, the attempt not counted."""
         try:
             await self._db_thread.run(
@@ -469,12 +471,12 @@ class Worker:
         """Commit one item; if its result cannot be written, fail it for good with the reason."""
         stage = run.stage
 
-        def write(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
+        def commit_one(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
             done, failed = ([item], []) if isinstance(item, queue.Done) else ([], [item])
             return queue.commit(self.db, connection, self.pipeline, self.settings, stage, done, failed)
 
         try:
-            return await self._db_thread.run(write)
+            return await self._db_thread.run(commit_one)
         except Exception as error:
             if isinstance(item, queue.Failed):
                 raise
@@ -482,7 +484,7 @@ class Worker:
             reason = f"its result could not be written: {type(cause).__name__}: {str(cause).strip()}"
             log.error("%s item %s: %s", stage.name, item.id, reason)
             failure = queue.Failed(item.id, item.token, stage.max_attempts, reason, False, 0.0)
-            return await self._db_thread.run(lambda connection: write(connection, failure))
+            return await self._db_thread.run(lambda connection: commit_one(connection, failure))
 
     # -- upkeep ------------------------------------------------------------------------------------
 
@@ -567,11 +569,13 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
         connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
 
 
-QUICK_FAILURES = 20  # a failed item is a statement of its own: a third of a millisecond on SQLite
+# A failed item is a statement of its own: a commit with many would block the event loop's thread, so
+# it goes to the database thread.
+QUICK_FAILURES = 20
 
 
 def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]) -> bool:
-    """Whether a commit is small enough for the event loop's thread (see :meth:`Worker._db`): fewer
+    """Whether a commit is small enough for the event loop's thread (see :meth:`DatabaseThread.run`): fewer
     than ``BULK_ROWS`` records changed or written, and a few failed items."""
     failures = sum(len(failed) for _, _, failed in split)
     changed = sum(
