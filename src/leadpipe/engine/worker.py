@@ -575,8 +575,8 @@ QUICK_FAILURES = 20
 
 
 def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]) -> bool:
-    """Whether a commit is small enough for the event loop's thread (see :meth:`DatabaseThread.run`): fewer
-    than ``BULK_ROWS`` records changed or written, and a few failed items."""
+    """Whether a commit is small enough for the event loop's thread (see :meth:`DatabaseThread.run`):
+    fewer than ``BULK_ROWS`` records changed or written, and a few failed items."""
     failures = sum(len(failed) for _, _, failed in split)
     changed = sum(
         1 + sum(len(output.rows) if isinstance(output, Insert) else 1 for output in item.result.outputs)
