@@ -19,8 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import contacts, domains, pages, stage_pauses
-from leadpipe.engine import queue
-from leadpipe.engine import worker as worker_module
+from leadpipe.engine import dbthread, queue
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, RetryLater, Stage
 from leadpipe.engine.worker import Worker, WorkerFailed, pause_stage
 from tests import pipelines
@@ -706,7 +705,7 @@ def test_a_worker_takes_its_turn_to_write_and_says_when_it_waits_long(
     turn = db.writer_queue()
     if turn is None:
         pytest.skip("SQLite's writers take turns")
-    monkeypatch.setattr(worker_module, "SLOW_TRANSACTION_SECONDS", 0.3)
+    monkeypatch.setattr(dbthread, "SLOW_TRANSACTION_SECONDS", 0.3)
     settings = settings.model_copy(update={"heartbeat_seconds": 60})
     add_domains(db, [f"site{i}.test" for i in range(5)])
 
@@ -744,14 +743,13 @@ def test_a_transaction_left_on_the_database_thread_by_a_cancelled_caller_is_not_
 
     async def scenario() -> None:
         worker = Worker(db, Pipeline([]), settings)
-        worker._writers = None  # no turn to hide behind, as where the OS has no flock
-        await worker._db(lambda connection: None)  # the connection is open
-        left = asyncio.create_task(worker._db(slow))
+        worker._db_thread._writers = None  # no turn to hide behind, as where the OS has no flock
+        await worker._db_thread.run(lambda connection: None)  # the connection is open
+        left = asyncio.create_task(worker._db_thread.run(slow))
         await asyncio.sleep(0.05)
         left.cancel()  # its transaction goes on, on the database thread
-        await worker._db(quick, quick=True)
-        await asyncio.get_running_loop().run_in_executor(worker._executor, worker._disconnect)
-        worker._executor.shutdown(wait=True)
+        await worker._db_thread.run(quick, quick=True)
+        await worker._db_thread.close()
 
     asyncio.run(scenario())
     (first, _, slow_end), (second, quick_start, _) = spans

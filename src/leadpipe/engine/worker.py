@@ -1,7 +1,7 @@
 """The worker: claims items of its stages, runs their handlers concurrently, commits their results.
 
-One process, one event loop, one database thread (a quick SQLite transaction runs on the loop's own
-thread when SQLite's write lock is free: see ``Worker._db``). Handlers run as asyncio tasks, at most
+One process, one event loop, and one database thread (:mod:`leadpipe.engine.dbthread`: the connection,
+SQLite's write lock and a lost database are its business). Handlers run as asyncio tasks, at most
 ``concurrency`` per stage. No transaction is ever open while a handler runs: the claim commits before
 the handler starts, and the result is committed, fenced by the lease token, after it ends.
 Every worker also keeps its heartbeat row, renews the leases of its long items, reaps expired leases
@@ -18,29 +18,26 @@ import os
 import random
 import signal
 import socket
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadpipe import __version__
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database, WriteLockBusy, now, wait_for_write_lock
+from leadpipe.db.connect import Database, now
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.db.models import workers
 from leadpipe.engine import queue
+from leadpipe.engine.dbthread import DatabaseThread
 from leadpipe.engine.stage import Context, Insert, PauseStage, Pipeline, RetryLater, Stage
 
 log = logging.getLogger("leadpipe.worker")
-T = TypeVar("T")
 
 
 @dataclass(eq=False, slots=True)
@@ -115,99 +112,13 @@ class Worker:
             for stage in pipeline.select(stages)
         }
         self.counts: Counter[str] = Counter()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadpipe-db")
-        self._connection: Connection | None = None  # the worker's, see _transaction
-        self._using = threading.Lock()  # held by the thread running a transaction on the connection
-        self._writers = db.writer_queue()  # SQLite's: a turn is taken around each transaction
+        self._db_thread = DatabaseThread(db)
         # Set when an item lands in a StageRun.finished: a list and an event cost less per item than an
         # asyncio.Queue, and the commit loop takes all of them at once anyway.
         self._has_finished = asyncio.Event()
         self._stopping = asyncio.Event()
         self._settled = asyncio.Event()
         self._failure: BaseException | None = None  # what stopped the worker, if not a stop
-
-    # -- database access ---------------------------------------------------------------------------
-
-    def _transaction(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
-        """Run ``work`` in one transaction on the worker's own connection: on the database thread, or,
-        when it is not to wait (see :meth:`_db`), on the event loop's, or not at all
-        (:class:`WriteLockBusy`).
-
-        The connection is kept open from one transaction to the next: a pool checkout with its
-        liveness ping would cost a round trip per transaction. After any database error it is
-        dropped, so a connection lost with the server (a PostgreSQL restart) is replaced by a new one
-        when :meth:`_db` tries again.
-        """
-        # One thread at a time: a transaction left running on the database thread by a cancelled
-        # caller may still hold the connection.
-        if not self._using.acquire(blocking=wait):
-            raise WriteLockBusy("the database thread is using the connection")
-        writers = self._writers
-        turn = False
-        try:
-            turn = writers is not None and writers.take(wait=wait)
-            if writers is not None and not turn:
-                raise WriteLockBusy("another worker is writing")
-            if self._connection is None:
-                self._connection = self.db.engine.connect()
-            connection = self._connection
-            if not wait:
-                wait_for_write_lock(connection, False)
-            try:
-                with connection.begin():
-                    return work(connection)
-            finally:
-                if not wait:
-                    wait_for_write_lock(connection, True)
-        except DBAPIError:
-            self._drop_connection()
-            raise
-        finally:
-            if writers is not None and turn:
-                writers.give_back()
-            self._using.release()
-
-    def _disconnect(self) -> None:
-        """Close the worker's connection, once no transaction uses it (database thread)."""
-        with self._using:
-            self._drop_connection()
-
-    def _drop_connection(self) -> None:
-        """Close the worker's connection, discarding it rather than pooling it."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):  # a lost connection may fail to close: it is gone
-                connection.invalidate()
-                connection.close()
-
-    async def _db(self, work: Callable[[Connection], T], *, retry: bool = True, quick: bool = False) -> T:
-        """Run ``work`` in one transaction, on the database thread but for a quick one on SQLite; wait
-        out a lost database.
-
-        A ``quick`` transaction (a claim, a hand-back, a small commit) on SQLite runs on the event
-        loop's own thread when the connection is open and free, and SQLite's write lock too: it blocks
-        the loop for a millisecond or so, and spares the two hand-offs between threads and the GIL
-        passed to and fro, which cost more than the transaction itself. Waiting for the lock,
-        connecting, and every long transaction stay on the database thread.
-        """
-        loop = asyncio.get_running_loop()
-        inline = quick and not self.db.is_postgres
-        delay = 0.2
-        while True:
-            try:
-                if inline and self._connection is not None:
-                    return self._transaction(work, wait=False)
-                return await _said_when_slow(loop.run_in_executor(self._executor, self._transaction, work))
-            except WriteLockBusy:
-                inline = False  # wait for the lock on the database thread
-            except DBAPIError as error:
-                if not retry or not _is_transient(error):
-                    raise
-                inline = False
-                reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-                log.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     # -- the main loop -----------------------------------------------------------------------------
 
@@ -230,11 +141,11 @@ class Worker:
                 handled.append(signum)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread: the caller stops us
-        await self._db(self._register)
+        await self._db_thread.run(self._register)
         log.info("worker %s serving %s", self.id, ", ".join(self.runs) or "no stage")
         # What is loaded by now (modules, tables, the pipeline) lives as long as the worker. Out of the
-        # garbage collector's sight, it is not walked again by every full collection, which takes tens
-        # of milliseconds and comes every few thousand items of a busy worker.
+        # garbage collector's sight, it is not walked again by each full collection of a busy worker,
+        # which would stall every item in flight while it walks.
         gc.freeze()
         committing = asyncio.create_task(self._commit_loop(), name="commit")
         helpers = [committing, asyncio.create_task(self._maintenance_loop(), name="maintenance")]
@@ -256,7 +167,7 @@ class Worker:
             await asyncio.gather(*feeders, *helpers, return_exceptions=True)
             await self._flush_completions()
             try:
-                await self._db(self._unregister, retry=False)
+                await self._db_thread.run(self._unregister, retry=False)
             except DBAPIError as error:
                 log.warning("could not remove worker row: %s", error)
             for signum in handled:
@@ -264,8 +175,7 @@ class Worker:
             for resource in self.resources.values():
                 if hasattr(resource, "aclose"):
                     await resource.aclose()
-            await loop.run_in_executor(self._executor, self._disconnect)
-            self._executor.shutdown(wait=True)
+            await self._db_thread.close()
         if self._failure is not None:
             failure = self._failure
             raise WorkerFailed(f"worker {self.id} failed: {type(failure).__name__}: {failure}") from failure
@@ -307,7 +217,7 @@ class Worker:
 
             # Asked again after the answer: a claim that was on its way back when the question was
             # asked has started its items by now, and they are running, so not "due" in the database.
-            if not await self._db(due) and self._idle():
+            if not await self._db_thread.run(due) and self._idle():
                 self.stop()
 
     def _idle(self) -> bool:
@@ -318,7 +228,7 @@ class Worker:
 
     async def _drain(self, committing: asyncio.Task[None]) -> None:
         """After a stop: give in-flight items the grace period, then cancel (and release) the rest.
-        Finished items are committed, unless the commit loop has failed: then they are handed back."""
+        Finished items are committed, unless the commit loop has failed: then they are released."""
         tasks = [flight.task for run in self.runs.values() for flight in run.items.values()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
@@ -330,7 +240,7 @@ class Worker:
                 for run in self.runs.values():
                     run.finished.clear()
                     for item_id, flight in list(run.items.items()):
-                        await self._release(run, item_id, flight.batch.token)
+                        await self._release_in_flight(run, item_id, flight.batch.token)
                 return
             self._settled.clear()
             settled = asyncio.create_task(self._settled.wait())
@@ -363,14 +273,14 @@ class Worker:
             limit = min(run.free, stage.batch_size)
             run.claiming += limit
             try:
-                claimed = await self._db(
+                claimed = await self._db_thread.run(
                     lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit),  # noqa: B023
                     quick=True,
                 )
             finally:
                 run.claiming -= limit
             if claimed is not None and self._holding_back(run):
-                await self._hand_back(run, claimed.ids, claimed.token)
+                await self._release(run, claimed.ids, claimed.token)
                 continue
             self._start(run, claimed)
             if claimed is None:
@@ -409,8 +319,8 @@ class Worker:
                 flight.running = False
             outcome = queue.Done(item["id"], token, result)
         except asyncio.CancelledError:
-            if not flight.overran:  # stopping: hand the item back untouched
-                await self._release(run, item["id"], token)
+            if not flight.overran:  # stopping: release the item untouched
+                await self._release_in_flight(run, item["id"], token)
                 raise
             # The cancellation was the batch's timer (_overrun): the item failed, the task goes on.
             flight.task.uncancel()
@@ -419,7 +329,7 @@ class Worker:
             outcome = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
         except PauseStage as pause:
             await self._pause(run, str(pause))
-            await self._release(run, item["id"], token)
+            await self._release_in_flight(run, item["id"], token)
             return
         except RetryLater as later:
             outcome = queue.Failed(item["id"], token, item["attempts"], str(later), True, later.seconds)
@@ -434,10 +344,10 @@ class Worker:
         run.finished.append(outcome)
         self._has_finished.set()
 
-    async def _release(self, run: StageRun, item_id: int, token: str) -> None:
-        """Hand back an item in flight and free its slot."""
+    async def _release_in_flight(self, run: StageRun, item_id: int, token: str) -> None:
+        """Release an item in flight and free its slot."""
         try:
-            await self._hand_back(run, [item_id], token)
+            await self._release(run, [item_id], token)
         finally:
             self._vacate(run, [item_id])
 
@@ -445,7 +355,9 @@ class Worker:
         if run.paused is None:
             log.error("stage %s paused itself: %s", run.stage.name, reason)
         run.paused = reason
-        await self._db(lambda connection: pause_stage(connection, run.stage.name, reason, by=self.id))
+        await self._db_thread.run(
+            lambda connection: pause_stage(connection, run.stage.name, reason, by=self.id)
+        )
 
     # -- committing --------------------------------------------------------------------------------
 
@@ -490,7 +402,9 @@ class Worker:
                     refills[run.stage.name] = min(run.free + len(finished), run.stage.batch_size)
                     run.claiming += refills[run.stage.name]
 
-        def write(connection: Connection) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
+        def commit_and_claim(
+            connection: Connection,
+        ) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
             outcomes = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
@@ -504,7 +418,7 @@ class Worker:
         claims: dict[str, queue.Claimed | None] = {}
         failure: Exception | None = None
         try:
-            outcomes, claims = await self._db(write, quick=_is_quick(split))
+            outcomes, claims = await self._db_thread.run(commit_and_claim, quick=_is_quick(split))
         except Exception as error:
             failure = error
         finally:
@@ -519,9 +433,9 @@ class Worker:
             outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
         for name, claimed in list(claims.items()):
             if claimed is not None and self._holding_back(self.runs[name]):
-                # Handed back while the committed items still hold their slots: a draining worker
+                # Released while the committed items still hold their slots: a draining worker
                 # waits for those.
-                await self._hand_back(self.runs[name], claimed.ids, claimed.token)
+                await self._release(self.runs[name], claimed.ids, claimed.token)
                 del claims[name]
         for (run, finished), outcome in zip(taken, outcomes, strict=True):
             name = run.stage.name
@@ -540,10 +454,10 @@ class Worker:
         while the claim was on its way."""
         return self._stopping.is_set() or run.paused is not None
 
-    async def _hand_back(self, run: StageRun, ids: list[int], token: str) -> None:
+    async def _release(self, run: StageRun, ids: list[int], token: str) -> None:
         """Release items untouched: pending again, the attempt not counted."""
         try:
-            await self._db(
+            await self._db_thread.run(
                 lambda connection: queue.release(self.db, connection, run.stage, ids, token),
                 retry=False,
                 quick=True,
@@ -557,12 +471,12 @@ class Worker:
         """Commit one item; if its result cannot be written, fail it for good with the reason."""
         stage = run.stage
 
-        def write(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
+        def commit_one(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
             done, failed = ([item], []) if isinstance(item, queue.Done) else ([], [item])
             return queue.commit(self.db, connection, self.pipeline, self.settings, stage, done, failed)
 
         try:
-            return await self._db(write)
+            return await self._db_thread.run(commit_one)
         except Exception as error:
             if isinstance(item, queue.Failed):
                 raise
@@ -570,7 +484,7 @@ class Worker:
             reason = f"its result could not be written: {type(cause).__name__}: {str(cause).strip()}"
             log.error("%s item %s: %s", stage.name, item.id, reason)
             failure = queue.Failed(item.id, item.token, stage.max_attempts, reason, False, 0.0)
-            return await self._db(lambda connection: write(connection, failure))
+            return await self._db_thread.run(lambda connection: commit_one(connection, failure))
 
     # -- upkeep ------------------------------------------------------------------------------------
 
@@ -582,7 +496,7 @@ class Worker:
         while True:
             await asyncio.sleep(self._tick())
             try:
-                await self._db(self._upkeep, retry=False)
+                await self._db_thread.run(self._upkeep, retry=False)
             except DBAPIError as error:
                 log.warning("upkeep skipped, database unavailable: %s", error.orig or error)
 
@@ -655,12 +569,14 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
         connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
 
 
-QUICK_FAILURES = 20  # a failed item is a statement of its own: a third of a millisecond on SQLite
+# A failed item is a statement of its own: a commit with many would block the event loop's thread, so
+# it goes to the database thread.
+QUICK_FAILURES = 20
 
 
 def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]) -> bool:
-    """Whether a commit is small enough for the event loop's thread (see :meth:`Worker._db`): fewer
-    than ``BULK_ROWS`` records changed or written, and a few failed items."""
+    """Whether a commit is small enough for the event loop's thread (see :meth:`DatabaseThread.run`):
+    fewer than ``BULK_ROWS`` records changed or written, and a few failed items."""
     failures = sum(len(failed) for _, _, failed in split)
     changed = sum(
         1 + sum(len(output.rows) if isinstance(output, Insert) else 1 for output in item.result.outputs)
@@ -732,48 +648,6 @@ def _proc_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()  # the command's name, before, may hold spaces and ")"
-
-
-def _is_transient(error: DBAPIError) -> bool:
-    """A lost connection or a locked database: worth waiting out rather than failing the worker."""
-    if error.connection_invalidated:
-        return True
-    text = str(error.orig or error).lower()
-    markers = (
-        "could not connect",
-        "connection",
-        "server closed",
-        "terminating",
-        "database is locked",
-        "shutting down",
-        "starting up",
-        "timeout",
-        "deadlock detected",
-        "could not serialize",
-    )
-    return any(marker in text for marker in markers)
-
-
-SLOW_TRANSACTION_SECONDS = 60.0  # a transaction waiting this long is logged, again at each multiple
-
-
-async def _said_when_slow(transaction: asyncio.Future[T]) -> T:
-    """The result of a transaction on the database thread, with a warning each minute it waits: a
-    database or a write lock held for ever (a worker stopped while it holds its turn) is not silent."""
-    waited = 0.0
-    while True:
-        try:
-            done, _ = await asyncio.wait([transaction], timeout=SLOW_TRANSACTION_SECONDS)
-        except asyncio.CancelledError:
-            transaction.cancel()  # not yet begun on the database thread: it never will
-            raise
-        if done:
-            return transaction.result()
-        waited += SLOW_TRANSACTION_SECONDS
-        log.warning(
-            "a database transaction has waited %gs: the database, or its write lock, is held elsewhere",
-            waited,
-        )
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
