@@ -1,3 +1,4 @@
-"""The stage engine: stage declarations, the queue's SQL, the worker, curation and health."""
+"""The stage engine: stage declarations, the queue's SQL, the worker and its database thread, curation
+and health."""
 
-__all__ = ["curation", "health", "queue", "stage", "worker"]
+__all__ = ["curation", "dbthread", "health", "queue", "stage", "worker"]
