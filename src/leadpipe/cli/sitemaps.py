@@ -14,13 +14,35 @@ from functools import partial
 from json.encoder import encode_basestring as _string
 from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from leadpipe.config import Settings
 from leadpipe.extract.sitemap import Entry
+from leadpipe.extract.website import normalise, sitemap_hint
 from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, Throttled
 from leadpipe.web.sitemaps import Discovery, SitemapFound, discover_site, read_sitemap
 
 T = TypeVar("T")
+
+
+class TargetError(ValueError):
+    """The argument names no domain; the message is the reason intake gives for the same line."""
+
+
+def target(argument: str) -> tuple[str, str | None]:
+    """The domain to read and its sitemap hint: what intake makes of ``argument`` as a line of a
+    domain list (one normaliser, a sitemap's URL kept as the hint). A port given is kept, to reach
+    the site where it was named. A private name or address passes here: the fetcher's address guard
+    refuses it unless a proxy resolves it or private networks are allowed, as for any URL it fetches.
+    """
+    site = normalise(argument, allow_private=True)
+    if site.domain is None or site.url is None:
+        raise TargetError(site.reason)
+    try:
+        port = urlsplit(site.url).port
+    except ValueError:
+        raise TargetError(f"not a valid port: {argument!r}") from None
+    return site.domain + (f":{port}" if port else ""), sitemap_hint(argument.strip())
 
 
 class GaveUp(Exception):

@@ -60,6 +60,9 @@ HOSTED_SITES = {
 }  # fmt: skip
 
 
+# What a sitemap's URL ends in (before any query): such a URL given for a domain is its sitemap hint.
+SITEMAP_SUFFIXES = (".xml", ".xml.gz", ".txt", ".gz")
+
 # Labels of letters, digits and inner hyphens, joined by dots.
 _HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
@@ -72,6 +75,18 @@ class Website:
     profile_network: str | None = None
     url: str | None = None
     problem: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why the value is not a domain, in one line."""
+        if self.profile_network:
+            return f"a {self.profile_network} page, not a website"
+        return self.problem or "no website"
+
+
+def sitemap_hint(value: str) -> str | None:
+    """``value`` itself when it is the URL of a sitemap, to read first for its domain; else None."""
+    return value if "://" in value and value.split("?")[0].lower().endswith(SITEMAP_SUFFIXES) else None
 
 
 def normalise(value: str | None, *, allow_private: bool = False) -> Website:
@@ -155,7 +170,7 @@ def _length_problem(host: str) -> str | None:
 
 def _is_valid_name(name: str) -> bool:
     """Letters, digits and inner hyphens (RFC 1123), or a valid international name (IDNA 2008)."""
-    if name.isascii():  # most names: a pattern, many times cheaper than the idna package
+    if name.isascii():  # most names: a pattern says all, the idna package is for international names
         return _HOST_NAME.fullmatch(name) is not None
     try:
         idna.encode(name, uts46=True)
