@@ -111,7 +111,7 @@ class Throttled(FetchError):
     configured ``http_busy_retry_seconds``; ``reason`` names the answer and the wait."""
 
     def __init__(
-        self, response: Response, retry_after: float, asked: bool, message: str | None = None
+        self, response: Response, retry_after: float, *, asked: bool, message: str | None = None
     ) -> None:
         what = "rate limited by the site" if response.status == 429 else "server error"
         wait = f"Retry-After: {retry_after:g}s" if asked else "no Retry-After"
@@ -126,11 +126,6 @@ TRANSIENT = (FetchTimeout, ProtocolError)
 # What makes ``open_site`` try http after https: https itself could not be reached (a name that does
 # not resolve would not resolve for http either).
 HTTPS_UNREACHABLE = (ConnectionFailed, TLSFailed, ProxyRefused, *TRANSIENT)
-
-
-def is_throttling(response: Response) -> bool:
-    """Whether an answer asks to be left alone for now (429) or failed on the server's side (5xx)."""
-    return response.status == 429 or response.status >= 500
 
 
 @dataclass
@@ -424,12 +419,12 @@ class Fetcher:
     def raise_if_throttled(self, response: Response, message: str | None = None) -> None:
         """Raise :class:`Throttled` when ``response`` is a 429 or 5xx, with the server's Retry-After,
         else the configured wait; the host is left alone meanwhile (:meth:`slow_down`)."""
-        if not is_throttling(response):
+        if not (response.status == 429 or response.status >= 500):
             return
         asked = response.retry_after()
         seconds = self.settings.http_busy_retry_seconds if asked is None else asked
         self.slow_down(urlsplit(response.url).hostname or "", seconds)
-        raise Throttled(response, seconds, asked is not None, message)
+        raise Throttled(response, seconds, asked=asked is not None, message=message)
 
     # -- layers 4 and 5: HTTP and the body --------------------------------------------------------
 
