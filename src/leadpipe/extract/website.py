@@ -9,17 +9,28 @@ end in a known public suffix; an IP address or a private name only where private
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import idna
-import tldextract
 
-# The snapshot bundled with tldextract; private suffixes (github.io, myshopify.com) count, so two
-# shops on one platform are two sites.
-_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+if TYPE_CHECKING:
+    import tldextract
+
+
+@functools.cache
+def _suffixes() -> tldextract.TLDExtract:
+    """The snapshot bundled with tldextract; private suffixes (github.io, myshopify.com) count, so two
+    shops on one platform are two sites. Imported when a name is first looked up: tldextract brings
+    requests with it, which a command given an IP address (``leadpipe sitemaps``) never needs."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
 
 # Social networks by host: a link there is a profile (extract.contacts), and a "website" there is not
 # the business's own site.
@@ -129,7 +140,7 @@ def normalise(value: str | None, *, allow_private: bool = False) -> Website:
         host = host.encode("idna").decode("idna") if host.startswith("xn--") or ".xn--" in host else host
     except UnicodeError:
         return Website(problem=f"not a valid international name: {_shown(value)}")
-    found = _extract(host)
+    found = _suffixes()(host)
     registrable = found.top_domain_under_public_suffix
     if not registrable:
         if "." not in host:
