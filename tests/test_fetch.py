@@ -8,6 +8,7 @@ import gzip
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -23,7 +24,18 @@ import pytest
 
 from leadpipe.config import Settings
 from leadpipe.demo.web import Web
-from leadpipe.web.fetch import Fetcher, FetchError, Resolver, Response, is_public_address
+from leadpipe.web.fetch import (
+    AddressRefused,
+    Fetcher,
+    FetchError,
+    FetchTimeout,
+    ProtocolError,
+    Resolver,
+    Response,
+    RobotsRefused,
+    Throttled,
+    is_public_address,
+)
 
 
 @pytest.fixture
@@ -66,7 +78,7 @@ def test_robots_txt_is_obeyed_for_our_agent(web: Web) -> None:
     web.add("acme.test", "/private/x", b"secret")
     with pytest.raises(FetchError) as refused:
         run(_get(fetcher_for(web), "http://acme.test/private/x"))
-    assert refused.value.kind == "robots" and "robots.txt disallows" in str(refused.value)
+    assert isinstance(refused.value, RobotsRefused) and "robots.txt disallows" in str(refused.value)
     assert "/private/x" not in web.requests_to("acme.test")
 
 
@@ -74,6 +86,31 @@ def test_robots_txt_failing_with_5xx_keeps_us_out_for_now(web: Web) -> None:
     web.add("acme.test", "/robots.txt", b"oops", status=503)
     with pytest.raises(FetchError, match="treated as keep-out"):
         run(_get(fetcher_for(web), "http://acme.test/"))
+
+
+def test_a_busy_answer_is_the_web_layers_own_throttled_error_with_its_wait(web: Web) -> None:
+    web.add("acme.test", "/robots.txt", b"oops", status=503, headers={"Retry-After": "7"})
+    web.add("busy.test", "/", b"slow down", status=429)
+    with pytest.raises(Throttled) as robots_busy:
+        run(_get(fetcher_for(web), "http://acme.test/"))
+    assert "treated as keep-out" in str(robots_busy.value)  # what the fetch says, as before
+    assert robots_busy.value.reason == "server error: 503 on http://acme.test/robots.txt (Retry-After: 7s)"
+    assert robots_busy.value.retry_after == 7
+    fetcher = fetcher_for(web, http_busy_retry_seconds=42)
+    answer = run(_get(fetcher, "http://busy.test/", obey_robots=False))
+    with pytest.raises(Throttled) as page_busy:
+        fetcher.raise_if_throttled(answer)
+    assert str(page_busy.value) == "rate limited by the site: 429 on http://busy.test/ (no Retry-After)"
+    assert page_busy.value.retry_after == 42
+
+
+def test_the_web_layer_and_the_sitemaps_command_load_no_engine() -> None:
+    probe = (
+        "import sys, leadpipe.web.sitemaps, leadpipe.cli.sitemaps; "
+        "print(sorted(m for m in sys.modules if m.startswith(('leadpipe.engine', 'leadpipe.stages'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_https_falls_back_to_http_when_https_cannot_be_reached(web: Web) -> None:
@@ -97,7 +134,7 @@ def test_a_server_that_never_answers_times_out_within_the_deadline(web: Web) -> 
     started = time.monotonic()
     with pytest.raises(FetchError) as failed:
         run(_get(fetcher_for(web, http_total_timeout_seconds=1.0), "http://slow.test/", obey_robots=False))
-    assert failed.value.kind == "timeout"
+    assert isinstance(failed.value, FetchTimeout)
     assert time.monotonic() - started < 3
 
 
@@ -243,7 +280,7 @@ def test_a_body_that_cannot_be_decoded_is_a_protocol_error_saying_why(
     web.add("broken.test", "/", body, headers={"Content-Encoding": encoding})
     with pytest.raises(FetchError) as failed:
         run(_get(fetcher_for(web), "http://broken.test/", obey_robots=False))
-    assert failed.value.kind == "protocol"
+    assert isinstance(failed.value, ProtocolError)
     assert str(failed.value).startswith(f"broken answer from http://broken.test/: {reason}")
 
 
@@ -322,7 +359,7 @@ def test_a_domain_resolving_to_loopback_is_refused_with_a_clear_reason() -> None
     fetcher = Fetcher(Settings(), resolver=to_loopback)
     with pytest.raises(FetchError) as refused:
         run(_get(fetcher, "http://intranet.example.com/"))
-    assert refused.value.kind == "private_address"
+    assert isinstance(refused.value, AddressRefused)
     assert str(refused.value).startswith(
         "refused: intranet.example.com resolves to 127.0.0.1, a private or local address"
     )
@@ -332,7 +369,7 @@ def test_a_domain_resolving_to_loopback_is_refused_with_a_clear_reason() -> None
 def test_loopback_targets_are_refused_without_a_connection(url: str) -> None:
     with pytest.raises(FetchError) as refused:
         run(_get(Fetcher(Settings()), url))
-    assert refused.value.kind == "private_address"
+    assert isinstance(refused.value, AddressRefused)
 
 
 @pytest.mark.parametrize(
@@ -355,7 +392,7 @@ def test_names_resolving_to_private_ranges_are_refused(address: str) -> None:
 
     with pytest.raises(FetchError) as refused:
         run(_get(Fetcher(Settings(), resolver=resolver), "http://shop.example.com/"))
-    assert refused.value.kind == "private_address" and address in str(refused.value)
+    assert isinstance(refused.value, AddressRefused) and address in str(refused.value)
 
 
 def test_loopback_is_allowed_when_the_operator_allows_it(web: Web) -> None:
@@ -406,14 +443,14 @@ def test_the_guard_holds_for_every_direct_connection_whatever_proxy_variables_sa
     fetcher = Fetcher(Settings(http_total_timeout_seconds=5), resolver=answering(["127.0.0.1"]))
     with pytest.raises(FetchError) as refused:
         run(_get(fetcher, f"http://intranet.test:{port_of(web)}/", obey_robots=False))
-    assert refused.value.kind == "private_address"
+    assert isinstance(refused.value, AddressRefused)
     assert web.log == []
 
 
 def test_a_private_address_is_refused_even_when_a_proxy_would_take_it(web: Web) -> None:
     with pytest.raises(FetchError) as refused:
         run(_get(fetcher_for(web), f"{web.url}/", obey_robots=False))  # the proxy would connect to it
-    assert refused.value.kind == "private_address"
+    assert isinstance(refused.value, AddressRefused)
     assert web.log == []
 
 
@@ -505,7 +542,7 @@ def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_the_connection
 
     with pytest.raises(FetchError) as refused:
         run(scenario())
-    assert refused.value.kind == "private_address" and "127.0.0.1" in str(refused.value)
+    assert isinstance(refused.value, AddressRefused) and "127.0.0.1" in str(refused.value)
     assert web.log == []
 
 

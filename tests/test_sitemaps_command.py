@@ -4,11 +4,14 @@ what a site asks for within --max-wait, and never reports a site it could not re
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from leadpipe import intake
 from leadpipe.cli import app
+from leadpipe.cli.sitemaps import target
 from leadpipe.demo.web import Web
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -75,3 +78,44 @@ def test_a_site_answering_404_everywhere_is_reported_empty(web: Web, runner: Cli
     result = runner.invoke(app, ["sitemaps", "empty.test"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[-1] == "0 sitemap files, 0 page URLs"
+
+
+def test_a_name_is_read_as_intake_reads_it(web: Web, runner: CliRunner) -> None:
+    web.add_xml("sonne.test", "/sitemap.xml", URLSET)
+    result = runner.invoke(app, ["sitemaps", "WWW.Sonne.TEST/"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "  http://sonne.test/kontakt"
+    assert web.requests_to("www.sonne.test") == []  # the domain, as intake records it
+
+
+ARGUMENTS = [
+    "WWW.Sonne.TEST/",
+    "https://www.sonne.test/sitemap_index.xml?lang=de",
+    "http://127.0.0.1:8080/",
+    "co.uk",
+    "https://www.facebook.com/sonne",
+    "exa mple.de",
+]
+
+
+def test_the_argument_and_the_same_line_of_a_domain_list_agree(runner: CliRunner, tmp_path: Path) -> None:
+    listed = tmp_path / "domains.txt"
+    listed.write_text("\n".join(ARGUMENTS) + "\n", encoding="utf-8")
+    added = intake.Added()
+    records = list(intake.read(listed).rows(added, allow_private=True))
+    assert [(record["name"], record["sitemap_hint"]) for record in records] == [
+        ("sonne.test", None),
+        ("sonne.test", "https://www.sonne.test/sitemap_index.xml?lang=de"),
+        ("127.0.0.1", None),
+    ]
+    assert [target(argument) for argument in ARGUMENTS[:3]] == [
+        ("sonne.test", None),
+        ("sonne.test", "https://www.sonne.test/sitemap_index.xml?lang=de"),
+        ("127.0.0.1:8080", None),  # the port is kept, to reach the site where it was named
+    ]
+    reasons = []
+    for argument in ARGUMENTS[3:]:
+        result = runner.invoke(app, ["sitemaps", argument])
+        assert result.exit_code == 1 and result.stdout == ""
+        reasons.append(result.stderr.strip().removeprefix("leadpipe: "))
+    assert added.skipped == [f"line {number}: {reason}" for number, reason in enumerate(reasons, start=4)]

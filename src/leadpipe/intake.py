@@ -29,7 +29,7 @@ from leadpipe.db.models import businesses, domains
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Pipeline
 from leadpipe.extract.contacts import is_free_mail
-from leadpipe.extract.website import Website, normalise
+from leadpipe.extract.website import Website, normalise, sitemap_hint
 
 # Header names (lowercased, spaces and dashes as underscores) for each column we keep.
 COLUMNS = {
@@ -71,7 +71,6 @@ COLUMNS = {
     ),
     "country": ("country", "country_code", "land", "pais", "país", "pays", "paese"),
 }
-SITEMAP_SUFFIXES = (".xml", ".xml.gz", ".txt", ".gz")
 # Longest first: UTF-32 LE's mark begins with UTF-16 LE's.
 BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -151,12 +150,11 @@ class Intake:
                     continue
                 site, note = _website(value, allow_private)
                 if site.domain is None:
-                    added.skip(number, _reason(site))
+                    added.skip(number, site.reason)
                     continue
                 if note:
                     added.note(number, note)
-                is_sitemap = "://" in value and value.split("?")[0].lower().endswith(SITEMAP_SUFFIXES)
-                yield {"name": site.domain, "sitemap_hint": value if is_sitemap else None}
+                yield {"name": site.domain, "sitemap_hint": sitemap_hint(value)}
 
     def _businesses(self, added: Added, allow_private: bool) -> Iterator[dict[str, Any]]:
         with self.path.open(encoding=self.encoding, newline="") as file:
@@ -198,7 +196,7 @@ class Intake:
         if website:
             site, note = _website(website, allow_private)
             if site.domain is None and site.profile_network is None:
-                added.note(number, f"the business has no usable website: {_reason(site)}")
+                added.note(number, f"the business has no usable website: {site.reason}")
                 if "@" in website:  # kept, resolve would take the domain of a free-mail address
                     values["website"] = None
             elif note:
@@ -306,14 +304,6 @@ def _website(value: str, allow_private: bool) -> tuple[Website, str | None]:
             problem=f"an e-mail address at {site.domain}, a free-mail provider, not a business's domain"
         ), None
     return site, f"an e-mail address: took its domain, {site.domain}"
-
-
-def _reason(site: Website) -> str:
-    return (
-        f"a {site.profile_network} page, not a website"
-        if site.profile_network
-        else site.problem or "no website"
-    )
 
 
 # The longest value each kept column of a business holds.

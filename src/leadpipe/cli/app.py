@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
-from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
@@ -516,14 +515,10 @@ def sitemaps(
     except ValidationError as error:
         fail(f"bad configuration: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
     logs.configure(settings)
-    if "://" in target:
-        parts = urlsplit(target)
-        domain, hint = (
-            parts.netloc.rsplit("@", 1)[-1].lower(),
-            (target if parts.path not in ("", "/") else None),
-        )
-    else:
-        domain, hint = target.strip().strip("/").lower(), None
+    try:
+        domain, hint = sitemap_report.target(target)
+    except sitemap_report.TargetError as error:
+        fail(str(error))
     patience = settings.sitemaps_max_wait_seconds if max_wait is None else max_wait
     try:
         found, urls = asyncio.run(

@@ -14,15 +14,35 @@ from functools import partial
 from json.encoder import encode_basestring as _string
 from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from leadpipe.config import Settings
-from leadpipe.engine.stage import RetryLater
 from leadpipe.extract.sitemap import Entry
-from leadpipe.web.busy import is_transient
-from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.extract.website import normalise, sitemap_hint
+from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, Throttled
 from leadpipe.web.sitemaps import Discovery, SitemapFound, discover_site, read_sitemap
 
 T = TypeVar("T")
+
+
+class TargetError(ValueError):
+    """The argument names no domain; the message is the reason intake gives for the same line."""
+
+
+def target(argument: str) -> tuple[str, str | None]:
+    """The domain to read and its sitemap hint: what intake makes of ``argument`` as a line of a
+    domain list (one normaliser, a sitemap's URL kept as the hint). A port given is kept, to reach
+    the site where it was named. A private name or address passes here: the fetcher's address guard
+    refuses it unless a proxy resolves it or private networks are allowed, as for any URL it fetches.
+    """
+    site = normalise(argument, allow_private=True)
+    if site.domain is None or site.url is None:
+        raise TargetError(site.reason)
+    try:
+        port = urlsplit(site.url).port
+    except ValueError:
+        raise TargetError(f"not a valid port: {argument!r}") from None
+    return site.domain + (f":{port}" if port else ""), sitemap_hint(argument.strip())
 
 
 class GaveUp(Exception):
@@ -37,16 +57,16 @@ class Patience:
         self.waited = 0.0
 
     async def retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """``attempt()``, again after each wait a ``RetryLater`` asks for while the budget lasts."""
+        """``attempt()``, again after each wait a :class:`Throttled` asks for while the budget lasts."""
         while True:
             try:
                 return await attempt()
-            except RetryLater as later:
+            except Throttled as throttled:
                 # At least a second a try, so a site asking for no wait at all cannot keep us for ever.
-                wait = max(later.seconds, 1.0)
+                wait = max(throttled.retry_after, 1.0)
                 if self.waited + wait > self.max_wait:
                     raise GaveUp(
-                        f"{later}; waiting {wait:g}s more would pass --max-wait "
+                        f"{throttled.reason}; waiting {wait:g}s more would pass --max-wait "
                         f"({self.max_wait:g}s, {self.waited:g}s waited): try again later"
                     ) from None
                 self.waited += wait
@@ -118,12 +138,13 @@ async def _stream_pages(
     indent = "  " * (sitemap.depth + 1)
     counted = 0
 
-    def write(entries: list[Entry]) -> None:
+    def print_entries(entries: list[Entry]) -> None:
         nonlocal counted
         counted += len(entries)
         if as_json:
-            # What json.dumps(value, ensure_ascii=False) returns for a string, without its per-call
-            # dispatch (a tenth of the command's time); lastmod as json.dumps(lastmod) writes it.
+            # What json.dumps(value, ensure_ascii=False) returns for a string, without the dispatch on
+            # the value's type that json.dumps repeats for every URL; lastmod as json.dumps(lastmod)
+            # writes it.
             lines = [
                 f'{{"url": {_string(e.loc)}, "sitemap": {source}, "lastmod": '
                 f"{'null' if e.lastmod is None else _ascii_string(e.lastmod)}}}\n"
@@ -134,10 +155,10 @@ async def _stream_pages(
         out.write("".join(lines))
 
     try:
-        parser, status, _ = await read_sitemap(fetcher, sitemap.url, domain, settings, write)
+        parser, status, _ = await read_sitemap(fetcher, sitemap.url, domain, settings, print_entries)
+    except (Throttled, *TRANSIENT):
+        raise
     except FetchError as error:
-        if is_transient(error):
-            raise
         sitemap.problem = str(error)
     else:
         sitemap.http_status, sitemap.url_count, sitemap.kind = status, counted, parser.kind

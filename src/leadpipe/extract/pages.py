@@ -85,7 +85,8 @@ _NONE = len(CATEGORIES)  # the rank of text with no category word
 _RANK = {word: _ORDER[category] for category, (_, words) in CATEGORIES.items() for word in words}
 # A pair of parts ("ueber-uns" in "/ueber-uns-team") can only be a word if its first part starts one.
 _PAIR_STARTS = frozenset(word.split("-")[0] for word in _RANK if word.count("-") == 1)
-# No word can be in text none of whose parts is a word or starts one: most paths, told at C speed.
+# No word can be in text none of whose parts is a word or starts one: most paths, told by set lookups
+# of their parts, without trying each word.
 _FIRST_PARTS = frozenset(word.split("-")[0] for word in _RANK)
 _ASCII_PARTS = re.compile(r"[^a-z0-9]+")
 _HOME = re.compile(r"/(index\.\w+|home|[a-z]{2}(-[a-z]{2})?)/?")

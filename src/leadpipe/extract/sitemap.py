@@ -15,10 +15,10 @@ the record being built and the set of URLs already emitted, never the document. 
    (``<html>`` or ``<!DOCTYPE html>`` is a soft 404), anything else is one URL a line.
 4. XML goes through expat with callbacks that build one record at a time, except the long runs
    of plain ``<url>`` records most urlsets are: a regular expression reads those, to the same
-   result and twice as fast (`SitemapParser._fast_records`).
+   result without a callback for each element (`SitemapParser._fast_records`).
 
-Why expat rather than lxml: both parse a 50,000-URL urlset in about 0.2 s here, so speed does not
-decide, correctness does.
+Why expat rather than lxml: neither is much quicker on a large urlset (``bench/sitemap_parse.py``),
+so correctness decides.
 
 * Expat reports names as written (``sitemap:loc``) when namespace processing is off. We match local
   names, so a missing, legacy (Google's 0.84), wrong, empty or undeclared namespace does not matter.
@@ -241,7 +241,7 @@ class SitemapParser:
                 self._stop(str(stop))
         if self._notes > _XML_NOTES:
             self.errors.append(f"{self._notes - _XML_NOTES} more XML errors")
-        self._release()
+        self._free_memory()
         return self._take()
 
     def _take(self) -> list[Entry]:
@@ -251,9 +251,9 @@ class SitemapParser:
     def _stop(self, reason: str) -> None:
         self.errors.append(reason)
         self.stopped = True
-        self._release()
+        self._free_memory()
 
-    def _release(self) -> None:
+    def _free_memory(self) -> None:
         # The expat parser holds our bound methods: dropping it breaks that cycle, so the memory
         # (the set of seen URLs above all) goes back at once rather than at the next collection.
         self._expat = None
@@ -376,11 +376,12 @@ class SitemapParser:
 
         Most sitemaps are long runs of ``<url>`` records with nothing but text in loc, lastmod,
         changefreq and priority. For those, a regular expression reads the same fields as the expat
-        callbacks, about three times faster. The text the pattern admits has one meaning in XML (no
-        markup, references, comments or carriage returns inside), and a run of such records sits
-        between records of the root, so removing it leaves expat's input well-formed and its state
-        unchanged. At the first thing it does not match (an extension, a comment, the root's end
-        tag, damage), the rest of the document goes to expat.
+        callbacks, in one match per record instead of a call per element and per piece of text. The
+        text the pattern admits has one meaning in XML (no markup, references, comments or carriage
+        returns inside), and a run of such records sits between records of the root, so removing it
+        leaves expat's input well-formed and its state unchanged. At the first thing it does not
+        match (an extension, a comment, the root's end tag, damage), the rest of the document goes
+        to expat.
         """
         text = self._fast_tail + text
         self._fast_tail = ""

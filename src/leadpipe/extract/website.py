@@ -9,17 +9,28 @@ end in a known public suffix; an IP address or a private name only where private
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import idna
-import tldextract
 
-# The snapshot bundled with tldextract; private suffixes (github.io, myshopify.com) count, so two
-# shops on one platform are two sites.
-_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+if TYPE_CHECKING:
+    import tldextract
+
+
+@functools.cache
+def _suffixes() -> tldextract.TLDExtract:
+    """The snapshot bundled with tldextract; private suffixes (github.io, myshopify.com) count, so two
+    shops on one platform are two sites. Imported when a name is first looked up: tldextract brings
+    requests with it, which a command given an IP address (``leadpipe sitemaps``) never needs."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
 
 # Social networks by host: a link there is a profile (extract.contacts), and a "website" there is not
 # the business's own site.
@@ -60,6 +71,9 @@ HOSTED_SITES = {
 }  # fmt: skip
 
 
+# What a sitemap's URL ends in (before any query): such a URL given for a domain is its sitemap hint.
+SITEMAP_SUFFIXES = (".xml", ".xml.gz", ".txt", ".gz")
+
 # Labels of letters, digits and inner hyphens, joined by dots.
 _HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 
@@ -72,6 +86,18 @@ class Website:
     profile_network: str | None = None
     url: str | None = None
     problem: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why the value is not a domain, in one line."""
+        if self.profile_network:
+            return f"a {self.profile_network} page, not a website"
+        return self.problem or "no website"
+
+
+def sitemap_hint(value: str) -> str | None:
+    """``value`` itself when it is the URL of a sitemap, to read first for its domain; else None."""
+    return value if "://" in value and value.split("?")[0].lower().endswith(SITEMAP_SUFFIXES) else None
 
 
 def normalise(value: str | None, *, allow_private: bool = False) -> Website:
@@ -114,7 +140,7 @@ def normalise(value: str | None, *, allow_private: bool = False) -> Website:
         host = host.encode("idna").decode("idna") if host.startswith("xn--") or ".xn--" in host else host
     except UnicodeError:
         return Website(problem=f"not a valid international name: {_shown(value)}")
-    found = _extract(host)
+    found = _suffixes()(host)
     registrable = found.top_domain_under_public_suffix
     if not registrable:
         if "." not in host:
@@ -155,7 +181,7 @@ def _length_problem(host: str) -> str | None:
 
 def _is_valid_name(name: str) -> bool:
     """Letters, digits and inner hyphens (RFC 1123), or a valid international name (IDNA 2008)."""
-    if name.isascii():  # most names: a pattern, many times cheaper than the idna package
+    if name.isascii():  # most names: a pattern says all, the idna package is for international names
         return _HOST_NAME.fullmatch(name) is not None
     try:
         idna.encode(name, uts46=True)

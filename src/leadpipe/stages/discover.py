@@ -5,7 +5,7 @@ stage, the rest (indexes, soft 404s, missing files) are done records that say wh
 home page, and without any sitemap its links on the same site, become the domain's pages.
 
 A 429 or 5xx, no answer in time or a cut connection, to any request of discovery, is retried later
-(`leadpipe.web.busy`); once the attempts are spent the domain is dead with that reason, never
+(`leadpipe.stages.errors`); once the attempts are spent the domain is dead with that reason, never
 ``no_sitemap``. A site that cannot be reached at all (no DNS, no connection) ends ``unreachable``.
 """
 
@@ -14,21 +14,22 @@ from __future__ import annotations
 from leadpipe.db.models import domains, pages, sitemap_files
 from leadpipe.engine.stage import Context, Insert, Item, Result, Stage
 from leadpipe.extract.pages import categorise
-from leadpipe.web.busy import is_transient
-from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.stages.errors import retry_later
+from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, NetworkError, Throttled
 from leadpipe.web.sitemaps import IMPORTABLE, Discovery, discover_site
-
-UNREACHABLE = ("dns", "connect", "tls", "proxy")  # tried again while attempts remain, then final
 
 
 async def discover(item: Item, context: Context) -> Result:
     fetcher: Fetcher = context.resources["fetcher"]
     try:
         found = await discover_site(fetcher, item["name"], context.settings, item["sitemap_hint"])
+    except Throttled as error:
+        raise retry_later(error) from None
+    except TRANSIENT:
+        raise
     except FetchError as error:
-        if is_transient(error):
-            raise
-        if error.kind in UNREACHABLE and item["attempts"] < context.stage.max_attempts:
+        # A site that cannot be reached is tried again while attempts remain, then final.
+        if isinstance(error, NetworkError) and item["attempts"] < context.stage.max_attempts:
             raise
         return Result(outcome="unreachable", values={"problem": str(error)})
     return _result(item, found)

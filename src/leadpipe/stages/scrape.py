@@ -28,8 +28,8 @@ from leadpipe.config import Settings
 from leadpipe.db.models import contacts, domains, pages
 from leadpipe.engine.stage import Context, Insert, Item, Result, Stage, Update
 from leadpipe.extract.contacts import Found, PageContacts, extract, is_script_shell, page_meta
-from leadpipe.web.busy import raise_if_busy
-from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.stages.errors import refusal_outcome, retry_later
+from leadpipe.web.fetch import Fetcher, FetchError, Throttled
 from leadpipe.web.render import Renderer, RenderError
 
 PAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -86,18 +86,20 @@ async def scrape(item: Item, context: Context) -> Result:
     fetcher: Fetcher = context.resources["fetcher"]
     try:
         response = await fetcher.get(item["url"], max_bytes=PAGE_MAX_BYTES)
+        fetcher.raise_if_throttled(response)
+    except Throttled as error:  # the page, or its robots.txt, answered 429 or 5xx: not a refusal
+        raise retry_later(error) from None
     except FetchError as error:
-        raise_if_busy(fetcher, error)  # robots.txt answered 429 or 5xx: not a refusal
-        if error.kind in ("robots", "private_address", "redirects"):
-            return Result(outcome=error.kind.replace("_", " "), values={"problem": str(error)})
-        raise
+        outcome = refusal_outcome(error)
+        if outcome is None:
+            raise
+        return Result(outcome=outcome, values={"problem": str(error)})
     values: dict[str, Any] = {
         "http_status": response.status,
         "content_type": response.content_type or None,
         "size_bytes": response.size,
         "fetch_seconds": round(response.seconds, 3),
     }
-    raise_if_busy(fetcher, response)
     if response.status >= 400:
         return Result(
             outcome="not_found" if response.status in (404, 410) else f"http_{response.status}", values=values

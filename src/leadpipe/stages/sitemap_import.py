@@ -3,7 +3,7 @@
 The body is parsed as it arrives (never held whole); each page gets its category and claim priority,
 so the contact stage takes the pages most likely to hold contacts first. A domain's page budget is the
 stage's eligibility rule: a sitemap of a domain that already has its budget of pages is skipped.
-A file answering 429 or 5xx, or not in time, is tried again later (`leadpipe.web.busy`) and ends
+A file answering 429 or 5xx, or not in time, is tried again later (`leadpipe.stages.errors`) and ends
 dead with the reason: it never becomes a file of no pages.
 """
 
@@ -18,7 +18,8 @@ from leadpipe.db.models import pages, sitemap_files
 from leadpipe.engine.stage import Context, Insert, Item, Permanent, Result, Stage
 from leadpipe.extract.pages import categorise
 from leadpipe.extract.sitemap import Entry, SitemapParser
-from leadpipe.web.fetch import Fetcher, FetchError
+from leadpipe.stages.errors import REFUSED, retry_later
+from leadpipe.web.fetch import Fetcher, Throttled
 from leadpipe.web.sitemaps import read_sitemap
 
 Rows = list[dict[str, Any]]
@@ -70,10 +71,10 @@ async def import_sitemap(item: Item, context: Context) -> Result:
         parser, status, size = await read_sitemap(
             fetcher, item["url"], item["site"], context.settings, collect
         )
-    except FetchError as error:
-        if error.kind in ("robots", "private_address", "redirects"):
-            raise Permanent(str(error)) from None
-        raise
+    except Throttled as error:
+        raise retry_later(error) from None
+    except REFUSED as error:
+        raise Permanent(str(error)) from None
     values: dict[str, Any] = {"http_status": status, "size_bytes": size, "kind": parser.kind}
     if status in (404, 410):
         return Result(outcome="not_found", values={**values, "problem": f"HTTP {status}"})

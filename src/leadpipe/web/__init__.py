@@ -1,3 +1,3 @@
 """Reaching the web: one fetcher, its politeness and safety layers."""
 
-__all__ = ["busy", "decode", "dns_lookup", "fetch", "render", "sitemaps", "verifiers"]
+__all__ = ["decode", "dns_lookup", "fetch", "render", "sitemaps", "verifiers"]

@@ -16,9 +16,10 @@ A request passes these layers in order, each a small function of its own:
 5. the body: streamed, its transport compression undone in bounded pieces (``web/decode.py``), counted
    and cut at a cap, so neither a huge file nor a gzip bomb is ever held in memory.
 
-Nothing here retries on a 429/503: the caller turns :meth:`Response.retry_after` into the engine's
-``RetryLater`` (`leadpipe.web.busy`), so no worker slot waits it out; meanwhile :meth:`Fetcher.slow_down`
-holds back that host's next requests, no longer than the longest Crawl-delay honoured.
+Nothing here retries on a 429/503: :meth:`Fetcher.raise_if_throttled` raises :class:`Throttled` with
+the wait, which the stages make the engine's ``RetryLater`` (`leadpipe.stages.errors`), so no worker
+slot waits it out; meanwhile :meth:`Fetcher.slow_down` holds back that host's next requests, no longer
+than the longest Crawl-delay honoured.
 """
 
 from __future__ import annotations
@@ -61,14 +62,70 @@ LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class FetchError(Exception):
-    """A request that got no usable answer. ``kind`` is one of: dns, connect, tls, timeout, proxy,
-    private_address, robots, redirects, protocol. ``response`` is the answer that stopped it, when
-    there was one (a robots.txt answering 429 or 5xx)."""
+    """A request that got no usable answer; the subclass says why, as httpx's exceptions do."""
 
-    def __init__(self, kind: str, message: str, response: Response | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
+
+class NetworkError(FetchError):
+    """The site could not be reached at all: its name, the connection, TLS or the proxy failed."""
+
+
+class NameNotResolved(NetworkError):
+    """The host name has no address."""
+
+
+class ConnectionFailed(NetworkError):
+    """No connection could be opened to the host."""
+
+
+class TLSFailed(NetworkError):
+    """TLS failed, an untrusted certificate included (verification is never turned off)."""
+
+
+class ProxyRefused(NetworkError):
+    """The proxy refused the request."""
+
+
+class FetchTimeout(FetchError):
+    """No complete answer in time: no connection, a stalled read, or the whole response's deadline."""
+
+
+class ProtocolError(FetchError):
+    """A broken answer: a cut connection, malformed HTTP, or a body that cannot be decoded."""
+
+
+class AddressRefused(FetchError):
+    """The address guard refused a private, loopback or link-local target."""
+
+
+class RobotsRefused(FetchError):
+    """robots.txt keeps leadpipe's user agent out of the URL."""
+
+
+class TooManyRedirects(FetchError):
+    """More redirects than allowed, or a redirect loop."""
+
+
+class Throttled(FetchError):
+    """The site answered 429 or 5xx (a robots.txt's such answer included): it says nothing about what
+    the site holds. ``retry_after`` is the wait in seconds: the server's Retry-After, else the
+    configured ``http_busy_retry_seconds``; ``reason`` names the answer and the wait."""
+
+    def __init__(
+        self, response: Response, retry_after: float, *, asked: bool, message: str | None = None
+    ) -> None:
+        what = "rate limited by the site" if response.status == 429 else "server error"
+        wait = f"Retry-After: {retry_after:g}s" if asked else "no Retry-After"
+        self.reason = f"{what}: {response.status} on {response.url} ({wait})"
+        super().__init__(message or self.reason)
         self.response = response
+        self.retry_after = retry_after
+
+
+# No answer in time, or a connection cut mid-answer: the next try may well get one.
+TRANSIENT = (FetchTimeout, ProtocolError)
+# What makes ``open_site`` try http after https: https itself could not be reached (a name that does
+# not resolve would not resolve for http either).
+HTTPS_UNREACHABLE = (ConnectionFailed, TLSFailed, ProxyRefused, *TRANSIENT)
 
 
 @dataclass
@@ -258,7 +315,7 @@ class Fetcher:
             try:
                 return Site(origin, await self.robots(origin), https_problem)
             except FetchError as error:
-                if scheme == "https" and error.kind in ("connect", "tls", "timeout", "protocol", "proxy"):
+                if scheme == "https" and isinstance(error, HTTPS_UNREACHABLE):
                     https_problem = str(error)
                     continue
                 raise
@@ -291,14 +348,13 @@ class Fetcher:
             try:
                 addresses = await self.resolver(host, port)
             except (OSError, UnicodeError) as error:
-                raise FetchError("dns", f"{host} does not resolve ({error})") from None
+                raise NameNotResolved(f"{host} does not resolve ({error})") from None
             if not addresses:
-                raise FetchError("dns", f"{host} does not resolve (no address)")
+                raise NameNotResolved(f"{host} does not resolve (no address)")
         if not self.settings.allow_private_networks:
             for address in addresses:
                 if not is_public_address(address):
-                    raise FetchError(
-                        "private_address",
+                    raise AddressRefused(
                         f"refused: {host} resolves to {address}, a private or local address "
                         "(set LEADPIPE_ALLOW_PRIVATE_NETWORKS=true to allow)",
                     )
@@ -308,7 +364,7 @@ class Fetcher:
 
     async def robots(self, origin: str) -> Robots:
         """The origin's robots.txt, fetched once a day. A 4xx means no rules; a 5xx or no answer
-        means keep out for now (RFC 9309), raised as a FetchError."""
+        means keep out for now (RFC 9309), raised as :class:`Throttled`."""
         cached = self._robots.get(origin)
         if cached and time.monotonic() - cached.fetched_at < ROBOTS_TTL_SECONDS:
             return cached
@@ -318,12 +374,10 @@ class Fetcher:
             if cached and time.monotonic() - cached.fetched_at < ROBOTS_TTL_SECONDS:
                 return cached
             response = await self.get(f"{origin}/robots.txt", max_bytes=ROBOTS_MAX_BYTES, obey_robots=False)
-            if response.status >= 500 or response.status == 429:
-                raise FetchError(
-                    "robots",
-                    f"robots.txt answered HTTP {response.status}: treated as keep-out for now (RFC 9309)",
-                    response,
-                )
+            self.raise_if_throttled(
+                response,
+                f"robots.txt answered HTTP {response.status}: treated as keep-out for now (RFC 9309)",
+            )
             rules = None
             sitemaps: list[str] = []
             if 200 <= response.status < 300:
@@ -339,7 +393,7 @@ class Fetcher:
         """Refuse a URL robots.txt keeps us out of; returns the site's Crawl-delay."""
         robots = await self.robots(_origin(url))
         if not robots.allows(url, self.settings.user_agent):
-            raise FetchError("robots", f"robots.txt disallows {url} for {self.settings.user_agent}")
+            raise RobotsRefused(f"robots.txt disallows {url} for {self.settings.user_agent}")
         delay = robots.rules.crawl_delay(self.settings.user_agent) if robots.rules else None
         return min(float(delay or 0.0), MAX_CRAWL_DELAY_SECONDS)
 
@@ -362,6 +416,16 @@ class Fetcher:
         until = time.monotonic() + min(seconds, MAX_CRAWL_DELAY_SECONDS)
         self._next_at[host] = max(self._next_at.get(host, 0.0), until)
 
+    def raise_if_throttled(self, response: Response, message: str | None = None) -> None:
+        """Raise :class:`Throttled` when ``response`` is a 429 or 5xx, with the server's Retry-After,
+        else the configured wait; the host is left alone meanwhile (:meth:`slow_down`)."""
+        if not (response.status == 429 or response.status >= 500):
+            return
+        asked = response.retry_after()
+        seconds = self.settings.http_busy_retry_seconds if asked is None else asked
+        self.slow_down(urlsplit(response.url).hostname or "", seconds)
+        raise Throttled(response, seconds, asked=asked is not None, message=message)
+
     # -- layers 4 and 5: HTTP and the body --------------------------------------------------------
 
     async def get(
@@ -382,8 +446,7 @@ class Fetcher:
             async with asyncio.timeout(self.settings.http_total_timeout_seconds):
                 response = await self._follow(url, max_bytes, sink, obey_robots, stop_at)
         except TimeoutError:
-            raise FetchError(
-                "timeout",
+            raise FetchTimeout(
                 f"no complete answer from {url} within {self.settings.http_total_timeout_seconds:g}s",
             ) from None
         response.seconds = time.monotonic() - started
@@ -408,10 +471,10 @@ class Fetcher:
                 response.redirects = seen
                 return response
             if url in seen:
-                raise FetchError("redirects", "redirect loop: " + " → ".join([*seen, url]))
+                raise TooManyRedirects("redirect loop: " + " → ".join([*seen, url]))
             if len(seen) > self.settings.http_max_redirects:
-                raise FetchError(
-                    "redirects", f"more than {self.settings.http_max_redirects} redirects from {seen[0]}"
+                raise TooManyRedirects(
+                    f"more than {self.settings.http_max_redirects} redirects from {seen[0]}"
                 )
             seen.append(url)
 
@@ -445,17 +508,15 @@ class Fetcher:
                 response.body = body.getvalue()
                 return response
         except httpx.ProxyError as error:
-            raise FetchError("proxy", f"the proxy refused {url}: {error}") from None
+            raise ProxyRefused(f"the proxy refused {url}: {error}") from None
         except httpx.ConnectTimeout:
-            raise FetchError("timeout", f"could not connect to {url} in time") from None
+            raise FetchTimeout(f"could not connect to {url} in time") from None
         except httpx.TimeoutException:
-            raise FetchError("timeout", f"{url} stopped answering") from None
+            raise FetchTimeout(f"{url} stopped answering") from None
         except httpx.ConnectError as error:
             raise _connect_error(url, error) from None
         except (httpx.RemoteProtocolError, httpx.ReadError, DecodeError) as error:
-            raise FetchError(
-                "protocol", f"broken answer from {url}: {error or type(error).__name__}"
-            ) from None
+            raise ProtocolError(f"broken answer from {url}: {error or type(error).__name__}") from None
 
 
 async def _decoded(raw: httpx.Response) -> AsyncGenerator[bytes]:
@@ -466,14 +527,14 @@ async def _decoded(raw: httpx.Response) -> AsyncGenerator[bytes]:
             yield piece
 
 
-def _connect_error(url: str, error: httpx.ConnectError) -> FetchError:
+def _connect_error(url: str, error: httpx.ConnectError) -> NetworkError:
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return FetchError("tls", f"{url}: certificate not trusted ({cause.verify_message})")
+            return TLSFailed(f"{url}: certificate not trusted ({cause.verify_message})")
         if isinstance(cause, ssl.SSLError):
-            return FetchError("tls", f"{url}: TLS failed ({cause.reason or cause})")
+            return TLSFailed(f"{url}: TLS failed ({cause.reason or cause})")
         if isinstance(cause, socket.gaierror):
-            return FetchError("dns", f"{urlsplit(url).hostname} does not resolve")
+            return NameNotResolved(f"{urlsplit(url).hostname} does not resolve")
         cause = cause.__cause__ or cause.__context__
-    return FetchError("connect", f"could not connect to {url}: {error}")
+    return ConnectionFailed(f"could not connect to {url}: {error}")

@@ -40,8 +40,8 @@ from leadpipe.web.fetch import Fetcher, FetchError, Response
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright, Request, Route, WebSocketRoute
 
-# Playwright itself is imported where it is used: it takes a third of a second to import, and every
-# command loads this module through the scrape stage, while few ever render a page.
+# Playwright itself is imported where it is used: it is a large import, and every command loads this
+# module through the scrape stage, while few ever render a page.
 
 log = logging.getLogger("leadpipe.render")
 

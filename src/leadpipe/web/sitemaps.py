@@ -10,8 +10,8 @@ not a dead end: its home page's links on the same site stand in for its pages.
 
 A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page (a soft 404), a
 robots.txt naming none, every well-known path answered. A 429 or 5xx, no answer in time or a cut
-connection, to any request of discovery, stops it with ``RetryLater`` or the ``FetchError``
-(`leadpipe.web.busy`): the caller tries the whole discovery again later. A sitemap refused unread
+connection, to any request of discovery, stops it with that :class:`Throttled` or other ``FetchError``
+(``leadpipe.web.fetch.TRANSIENT``): the caller tries the whole discovery again later. A sitemap refused unread
 (it declares entities) is recorded wherever it was found, with the reason.
 
 The discover and import stages (`leadpipe.stages`) and ``leadpipe sitemaps`` share this module;
@@ -29,8 +29,7 @@ from urllib.parse import urljoin, urlsplit
 from leadpipe.config import Settings
 from leadpipe.extract.links import Link, normalise_url, read_links
 from leadpipe.extract.sitemap import ENTITIES_REFUSED, Entry, SitemapParser
-from leadpipe.web.busy import is_transient, raise_if_busy
-from leadpipe.web.fetch import Fetcher, FetchError, Site
+from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, FetchTimeout, Site, Throttled
 
 KNOWN_PATHS = (
     "/sitemap.xml",
@@ -118,14 +117,10 @@ async def discover_site(
     """Find a domain's sitemaps (and, without any, its home page links); see the module docstring.
 
     Raises :class:`FetchError` when the site itself cannot be reached, or a request got no answer
-    in time or a cut connection; ``RetryLater`` when a request was answered 429 or 5xx.
+    in time or a cut connection, or was answered 429 or 5xx (:class:`Throttled`).
     """
     found = Discovery(domain)
-    try:
-        found.site = await fetcher.open_site(domain)
-    except FetchError as error:
-        raise_if_busy(fetcher, error)  # robots.txt answered 429 or 5xx
-        raise
+    found.site = await fetcher.open_site(domain)
     origin = found.site.origin
     try:
         async with asyncio.timeout(settings.discover_seconds):
@@ -142,7 +137,7 @@ async def discover_site(
     except TimeoutError:
         stopped = f"discovery stopped at its {settings.discover_seconds:g}s budget"
         if not found.importable:  # what was not asked may hold the sitemap
-            raise FetchError("timeout", f"{stopped} before it found a sitemap") from None
+            raise FetchTimeout(f"{stopped} before it found a sitemap") from None
         found.problems.append(stopped)
     return found
 
@@ -204,10 +199,9 @@ async def _probe(
         response = await fetcher.get(
             candidate.url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink, stop_at=seen
         )
+    except (Throttled, *TRANSIENT):
+        raise
     except FetchError as error:
-        raise_if_busy(fetcher, error)
-        if is_transient(error):
-            raise
         candidate.problem = str(error)
         return []
     candidate.http_status = response.status
@@ -219,7 +213,7 @@ async def _probe(
         candidate.loops = True
         return []
     candidate.size_bytes = response.size
-    raise_if_busy(fetcher, response)
+    fetcher.raise_if_throttled(response)
     if response.status >= 400:
         candidate.problem = f"HTTP {response.status}"
         return []
@@ -240,13 +234,12 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     home = found.site.origin + "/"
     try:
         response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
+    except (Throttled, *TRANSIENT):
+        raise
     except FetchError as error:
-        raise_if_busy(fetcher, error)
-        if is_transient(error):
-            raise
         found.problems.append(f"home page: {error}")
         return
-    raise_if_busy(fetcher, response)
+    fetcher.raise_if_throttled(response)
     if response.status >= 400 or "html" not in response.content_type:
         found.problems.append(
             f"home page answered HTTP {response.status} ({response.content_type or 'no type'})"
@@ -263,10 +256,11 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
 def site_test(domain: str) -> Callable[[str], bool]:
     """:func:`same_site`, answered without parsing for URLs under an authority already accepted.
 
-    ``same_site`` parses every URL (``urlsplit``), a third of the parse time of a large sitemap. Its
-    answer depends only on the URL's authority, which ``urlsplit`` ends at the first ``/``, ``?`` or
-    ``#`` after ``scheme://``: so every URL that starts with the same ``scheme://authority/`` as an
-    accepted one (and has no tab or line break there, which ``urlsplit`` would remove) is accepted too.
+    A large sitemap's URLs mostly share one authority, and ``same_site`` would parse each of them
+    (``urlsplit``) to give the same answer again. That answer depends only on the URL's authority,
+    which ``urlsplit`` ends at the first ``/``, ``?`` or ``#`` after ``scheme://``: so every URL that
+    starts with the same ``scheme://authority/`` as an accepted one (and has no tab or line break
+    there, which ``urlsplit`` would remove) is accepted too.
     """
     slow = same_site(domain)
     accepted: tuple[str, ...] = ()
@@ -293,7 +287,7 @@ async def read_sitemap(
     """Stream one sitemap through the parser, handing entries over as they come.
 
     Returns the parser (kind, errors, drops), the HTTP status and the bytes read. Raises
-    ``RetryLater`` for an answer of 429 or 5xx, and :class:`FetchError` for no usable answer.
+    :class:`FetchError` for no usable answer, :class:`Throttled` for an answer of 429 or 5xx.
     """
     parser = SitemapParser(
         url, max_bytes=settings.sitemap_max_bytes, max_urls=settings.sitemap_max_urls, keep=site_test(site)
@@ -305,13 +299,9 @@ async def read_sitemap(
             on_entries(entries)
         return not parser.stopped
 
-    try:
-        # One byte over the parser's cap, so the parser is the one to name it.
-        response = await fetcher.get(url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink)
-    except FetchError as error:
-        raise_if_busy(fetcher, error)
-        raise
-    raise_if_busy(fetcher, response)
+    # One byte over the parser's cap, so the parser is the one to name it.
+    response = await fetcher.get(url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink)
+    fetcher.raise_if_throttled(response)
     if response.status < 400:
         tail = parser.close()
         if tail:
