@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import Base
+from leadpipe.demo.web import Web
 
 ADMIN_URL = os.environ.get("LEADPIPE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -81,3 +82,11 @@ def settings(db_url: str) -> Settings:
         shutdown_grace_seconds=5,
         stall_seconds=1,
     )
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    """The sample web on loopback, empty: a test adds the routes it needs (its own fixture may fill it)."""
+    server = Web().start()
+    yield server
+    server.stop()

@@ -38,13 +38,6 @@ from leadpipe.web.fetch import (
 )
 
 
-@pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web().start()
-    yield server
-    server.stop()
-
-
 def fetcher_for(web: Web, **overrides: Any) -> Fetcher:
     options: dict[str, Any] = {"proxy": web.url, "http_total_timeout_seconds": 5, **overrides}
     return Fetcher(Settings(**options))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, insert, select
 
@@ -33,13 +31,6 @@ def urlset(*paths: str, host: str) -> str:
         + "".join(f"<url><loc>http://{host}{path}</loc></url>" for path in paths)
         + "</urlset>"
     )
-
-
-@pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web().start()
-    yield server
-    server.stop()
 
 
 def run(

@@ -38,13 +38,6 @@ def index(*locs: str) -> str:
 
 
 @pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def crawl_settings(settings: Settings, web: Web) -> Settings:
     return tuned(settings, proxy=web.url, http_total_timeout_seconds=15, http_per_host=4, discover_seconds=30)
 

@@ -3,7 +3,6 @@ what a site asks for within --max-wait, and never reports a site it could not re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from leadpipe.demo.web import Web
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 URLSET = f"<urlset {NS}><url><loc>http://sonne.test/kontakt</loc></url></urlset>"
-
-
-@pytest.fixture
-def web() -> Iterator[Web]:
-    server = Web().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
