@@ -61,14 +61,19 @@ def found(db: Database, name: str) -> dict[tuple[str, str], Any]:
     return {(row.kind, row.value): row for row in rows}
 
 
-def page_states(db: Database, name: str) -> dict[str, tuple[str, str | None]]:
+def page_columns(db: Database, name: str, *columns: str) -> dict[str, tuple[Any, ...]]:
+    """The domain's pages by path, each with the named columns."""
     with db.engine.connect() as connection:
         rows = connection.execute(
-            select(pages.c.url, pages.c.status, pages.c.outcome)
+            select(pages.c.url, *(pages.c[column] for column in columns))
             .join(domains, domains.c.id == pages.c.domain_id)
             .where(domains.c.name == name)
         ).all()
-    return {row.url.split(name, 1)[1]: (row.status, row.outcome) for row in rows}
+    return {row.url.split(name, 1)[1]: tuple(row[1:]) for row in rows}
+
+
+def page_states(db: Database, name: str) -> dict[str, tuple[Any, ...]]:
+    return page_columns(db, name, "status", "outcome")
 
 
 HOME = """<!doctype html><html lang="de"><head><title>Bäckerei Sonne – Berlin</title>
@@ -212,14 +217,8 @@ def test_what_a_fetch_was_like_is_recorded_on_the_page(db: Database, settings: S
     )
 
 
-def problems(db: Database, name: str) -> dict[str, tuple[str | None, str | None]]:
-    with db.engine.connect() as connection:
-        rows = connection.execute(
-            select(pages.c.url, pages.c.outcome, pages.c.problem)
-            .join(domains, domains.c.id == pages.c.domain_id)
-            .where(domains.c.name == name)
-        ).all()
-    return {row.url.split(name, 1)[1]: (row.outcome, row.problem) for row in rows}
+def problems(db: Database, name: str) -> dict[str, tuple[Any, ...]]:
+    return page_columns(db, name, "outcome", "problem")
 
 
 def test_no_page_or_site_floods_the_contacts_or_their_validations(
