@@ -36,7 +36,8 @@ from leadpipe.config import Settings
 from leadpipe.db.connect import Database, WriteLockBusy, now, wait_for_write_lock
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.db.models import workers
-from leadpipe.engine import queue
+from leadpipe.engine import bulk, queue
+from leadpipe.engine.pause import pause_stage
 from leadpipe.engine.stage import Context, Insert, PauseStage, Pipeline, RetryLater, Stage
 
 log = logging.getLogger("leadpipe.worker")
@@ -490,7 +491,7 @@ class Worker:
                     refills[run.stage.name] = min(run.free + len(finished), run.stage.batch_size)
                     run.claiming += refills[run.stage.name]
 
-        def write(connection: Connection) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
+        def write(connection: Connection) -> tuple[list[queue.Committed], dict[str, queue.Claimed | None]]:
             outcomes = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
@@ -553,11 +554,11 @@ class Worker:
                 "could not release %s items %s (their lease will expire): %s", run.stage.name, ids, error
             )
 
-    async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Outcome:
+    async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Committed:
         """Commit one item; if its result cannot be written, fail it for good with the reason."""
         stage = run.stage
 
-        def write(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
+        def write(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Committed:
             done, failed = ([item], []) if isinstance(item, queue.Done) else ([], [item])
             return queue.commit(self.db, connection, self.pipeline, self.settings, stage, done, failed)
 
@@ -648,13 +649,6 @@ class Worker:
         connection.execute(delete(workers).where(workers.c.id == self.id))
 
 
-def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> None:
-    """Pause ``stage`` with ``reason`` (idempotent: the first reason stays)."""
-    exists = connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage)).first()
-    if exists is None:
-        connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
-
-
 QUICK_FAILURES = 20  # a failed item is a statement of its own: a third of a millisecond on SQLite
 
 
@@ -667,7 +661,7 @@ def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]
         for _, done, _ in split
         for item in done
     )
-    return failures <= QUICK_FAILURES and changed + failures < queue.BULK_ROWS
+    return failures <= QUICK_FAILURES and changed + failures < bulk.BULK_ROWS
 
 
 def local_dead_workers(connection: Connection) -> list[Row[Any]]:
