@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +15,7 @@ from typer.testing import CliRunner
 from leadpipe.cli import app
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
-from leadpipe.db.models import pages
+from leadpipe.db.models import pages, stage_pauses
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Insert, Pipeline, Stage
 from tests import pipelines
@@ -115,6 +119,29 @@ def test_pause_and_resume(db: Database, cli: CliRunner, settings: Settings) -> N
     _run(cli, "resume", "touch")
     run_until_idle(db, settings, pipelines.PIPELINE)
     assert domain(db, "a.test")["status"] == "done"
+
+
+def test_pausing_from_the_command_line_does_not_load_the_worker(db: Database, db_url: str) -> None:
+    """`leadpipe pause` and `resume` are quick commands: they load no worker and its machinery."""
+    script = """
+import json, sys
+from typer.testing import CliRunner
+from leadpipe.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+loaded = sorted(name for name in sys.modules if name.startswith("leadpipe.engine"))
+print(json.dumps({"exit": result.exit_code, "output": result.output, "loaded": loaded}))
+"""
+    env = {**os.environ, "LEADPIPE_DATABASE_URL": db_url, "LEADPIPE_PIPELINE": "tests.pipelines:PIPELINE"}
+    for command in (["pause", "touch", "--reason", "quota"], ["resume", "touch"]):
+        ran = subprocess.run(
+            [sys.executable, "-c", script, *command], env=env, capture_output=True, text=True, check=True
+        )
+        told = json.loads(ran.stdout.splitlines()[-1])
+        assert told["exit"] == 0, told["output"]
+        assert "leadpipe.engine.worker" not in told["loaded"], told["loaded"]
+        with db.engine.connect() as connection:
+            paused = connection.execute(select(stage_pauses.c.reason)).scalars().all()
+        assert paused == (["quota"] if command[0] == "pause" else [])
 
 
 def test_requeue_from_the_command_line(db: Database, cli: CliRunner, settings: Settings) -> None:

@@ -18,10 +18,11 @@ from sqlalchemy.exc import DBAPIError
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now, utc
-from leadpipe.db.models import contacts, domains, pages, stage_pauses
-from leadpipe.engine import dbthread, queue
+from leadpipe.db.models import businesses, contacts, domains, pages, stage_pauses
+from leadpipe.engine import bulk, dbthread, queue, sql
+from leadpipe.engine.pause import pause_stage
 from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, RetryLater, Stage
-from leadpipe.engine.worker import Worker, WorkerFailed, pause_stage
+from leadpipe.engine.worker import Worker, WorkerFailed
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
 
@@ -75,12 +76,11 @@ def test_a_claim_on_sqlite_scans_its_own_index_without_statistics(db: Database) 
         raw = connection.connection.driver_connection
         assert raw is not None
         for stage in (STAGE, REAL["scrape"]):  # a plain claim, and one item of a domain at a time
-            claim = queue._statements(db, connection, stage, SETTINGS).claim
-            parameters = dict(claim.constants, limit=10, scan=80, owner="w", token="t")
+            claim = sql.statements(connection, stage, SETTINGS).claim
+            parameters = dict(limit=10, scan=80, owner="w", token="t")
             parameters.update(now="2100-01-01 00:00:00", lease_expires="2100-01-01 00:00:00")
-            assert claim.order is not None  # SQLite's parameters are positional
             explain = "EXPLAIN QUERY PLAN " + claim.sql
-            plan = [row[-1] for row in raw.execute(explain, [parameters[name] for name in claim.order])]
+            plan = [row[-1] for row in raw.execute(explain, parameters)]
             name = stage.table.name
             # Its candidates in their order, from its partial index; not every pending item, sorted.
             assert f"SCAN {name} USING INDEX ix_{name}_claim" in plan, plan
@@ -292,6 +292,17 @@ def test_stop_lets_in_flight_items_finish(
     assert statuses(db) == {"done": 5}
 
 
+def test_an_output_links_to_a_record_by_its_tables_declared_natural_key(db: Database) -> None:
+    """A business is named by its source key, whether or not it has a place id."""
+    settings = Settings(database_url=db.url)
+    row = {"source_key": "csv:1", "name": "Bakery"}
+    with db.begin() as connection:
+        first = queue.write(db, connection, PIPELINE, settings, Insert(businesses, [row], link="business_id"))
+        again = queue.write(db, connection, PIPELINE, settings, Insert(businesses, [row], link="business_id"))
+        (only,) = connection.execute(select(businesses.c.id)).scalars().all()
+    assert first == again == only
+
+
 def test_a_stage_rule_beyond_status_skips_items_with_a_reason(db: Database, settings: Settings) -> None:
     """Pages of a domain that has its contacts are never claimed; they are recorded as skipped, not left waiting."""
     has_contacts = exists().where(contacts.c.domain_id == pages.c.domain_id)
@@ -334,7 +345,7 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
 ) -> None:
     """Thousands of pages from one sitemap: the same records, statuses and details either way,
     whether their fields differ from row to row or are the same in every row (sent once)."""
-    monkeypatch.setattr(queue, "BULK_SLICE", 1000)  # several slices, a URL repeated across them
+    monkeypatch.setattr(bulk, "BULK_SLICE", 1000)  # several slices, a URL repeated across them
     from leadpipe.stages import PIPELINE as REAL
 
     settings = Settings(database_url=db.url)
@@ -364,8 +375,8 @@ def test_a_large_fan_out_is_written_in_bulk_as_the_row_by_row_path_writes_it(
         "bulk.test": [rows(ids["bulk.test"], 0, 3000) * 2, rows(ids["bulk.test"], 2000, 4000)],
         "rows.test": [rows(ids["rows.test"], start, start + 500) for start in range(0, 4000, 500)],
     }
-    assert all(len(batch) >= queue.BULK_ROWS for batch in batches["bulk.test"])
-    assert all(len(batch) < queue.BULK_ROWS for batch in batches["rows.test"])
+    assert all(len(batch) >= bulk.BULK_ROWS for batch in batches["bulk.test"])
+    assert all(len(batch) < bulk.BULK_ROWS for batch in batches["rows.test"])
     for batch in [*batches["bulk.test"], *batches["rows.test"]]:
         with db.begin() as connection:
             queue.write(db, connection, REAL, settings, Insert(pages, batch))
@@ -409,7 +420,7 @@ def test_values_equal_in_python_but_not_in_json_are_each_written_as_given(db: Da
     domain_id = domain(db, "flags.test")["id"]
     rows = [
         {"domain_id": domain_id, "url": f"http://site/{i}", "details": {"flag": 1 if i == 0 else True}}
-        for i in range(queue.BULK_ROWS)
+        for i in range(bulk.BULK_ROWS)
     ]
     with db.begin() as connection:
         queue.write(db, connection, REAL, Settings(database_url=db.url), Insert(pages, rows))
@@ -428,7 +439,7 @@ def test_a_value_too_long_for_its_column_fares_in_bulk_as_it_does_row_by_row(db:
 
     too_long = "x" * (pages.c.lastmod.type.length + 10)  # type: ignore[attr-defined]
     fates: dict[int, object] = {}
-    for count in (10, queue.BULK_ROWS):
+    for count in (10, bulk.BULK_ROWS):
         add_domains(db, [f"{count}.test"])
         domain_id = domain(db, f"{count}.test")["id"]
         rows = [
@@ -443,7 +454,7 @@ def test_a_value_too_long_for_its_column_fares_in_bulk_as_it_does_row_by_row(db:
             with db.engine.connect() as connection:
                 stored = connection.execute(select(pages.c.lastmod).where(pages.c.domain_id == domain_id))
                 fates[count] = {len(value) for value in stored.scalars()}
-    assert fates[10] == fates[queue.BULK_ROWS] == ("refused" if db.is_postgres else {len(too_long)})
+    assert fates[10] == fates[bulk.BULK_ROWS] == ("refused" if db.is_postgres else {len(too_long)})
 
 
 def test_an_item_whose_result_the_database_refuses_is_dead_with_the_reason_and_its_batch_commits(
@@ -466,7 +477,7 @@ def test_a_worker_that_cannot_commit_stops_with_the_error_and_hands_its_items_ba
     """The replaced system's worker stayed up doing nothing; this one says why it stopped."""
     add_domains(db, ["a.test", "b.test"])
 
-    def broken(*args: object, **kwargs: object) -> queue.Outcome:
+    def broken(*args: object, **kwargs: object) -> queue.Committed:
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(queue, "commit", broken)
@@ -483,7 +494,7 @@ def test_a_stop_while_the_last_commit_fails_for_good_still_ends_the_worker(
     add_domains(db, ["a.test"])
     committing, fail_now = threading.Event(), threading.Event()
 
-    def stuck(*args: object, **kwargs: object) -> queue.Outcome:
+    def stuck(*args: object, **kwargs: object) -> queue.Committed:
         committing.set()
         fail_now.wait(10)
         raise RuntimeError("the disk is on fire")
@@ -551,7 +562,7 @@ def test_what_a_commit_claims_while_the_worker_stops_or_the_stage_pauses_is_hand
     first_commit: list[tuple[Worker, asyncio.AbstractEventLoop]] = []
     reason = "the paid service says: no credits left"
 
-    def commit_then(db: Database, connection: Connection, *args: object) -> queue.Outcome:
+    def commit_then(db: Database, connection: Connection, *args: object) -> queue.Committed:
         outcome = real_commit(db, connection, *args)  # type: ignore[arg-type]
         if first_commit:  # the stop or pause lands before this transaction's claim comes back
             worker, loop = first_commit.pop()
@@ -590,12 +601,12 @@ def test_a_bulk_insert_keeps_the_timestamps_its_rows_bring(db: Database) -> None
     domain_id = domain(db, "stamped.test")["id"]
     moment = now() - timedelta(days=3)
     stamps = {"run_after": moment, "created_at": moment, "updated_at": moment}
-    rows = [{"domain_id": domain_id, "url": f"http://site/{i}", **stamps} for i in range(queue.BULK_ROWS)]
+    rows = [{"domain_id": domain_id, "url": f"http://site/{i}", **stamps} for i in range(bulk.BULK_ROWS)]
     with db.begin() as connection:
         queue.write(db, connection, REAL, Settings(database_url=db.url), Insert(pages, rows))
     with db.engine.connect() as connection:
         written = connection.execute(select(pages.c.run_after, pages.c.created_at, pages.c.updated_at)).all()
-    assert len(written) == queue.BULK_ROWS
+    assert len(written) == bulk.BULK_ROWS
     assert {utc(value) for row in written for value in row} == {moment}
 
 
@@ -625,7 +636,7 @@ def test_items_a_feeder_claims_while_the_worker_stops_are_handed_back_unburnt(
     assert set(attempts) == {0}
 
 
-@pytest.mark.parametrize("rows", [1, queue.BULK_ROWS])
+@pytest.mark.parametrize("rows", [1, bulk.BULK_ROWS])
 def test_only_a_quick_sqlite_transaction_runs_on_the_event_loops_thread(
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, rows: int
 ) -> None:
@@ -636,7 +647,7 @@ def test_only_a_quick_sqlite_transaction_runs_on_the_event_loops_thread(
     real_commit = queue.commit
     threads: list[str] = []
 
-    def commit(*args: object) -> queue.Outcome:
+    def commit(*args: object) -> queue.Committed:
         threads.append(threading.current_thread().name)
         return real_commit(*args)  # type: ignore[arg-type]
 
@@ -647,7 +658,7 @@ def test_only_a_quick_sqlite_transaction_runs_on_the_event_loops_thread(
     assert pages_per_domain(db) == {domain(db, "pages.test")["id"]: rows}
     # A commit that writes rows by the thousand stays on the database thread, as everything does on
     # PostgreSQL, where each statement is a round trip to the server.
-    on_the_loop = rows < queue.BULK_ROWS and not db.is_postgres
+    on_the_loop = rows < bulk.BULK_ROWS and not db.is_postgres
     assert threads == ["MainThread" if on_the_loop else "leadpipe-db_0"]
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import insert, inspect
 from sqlalchemy.exc import IntegrityError
 
 from leadpipe.db.connect import Database
-from leadpipe.db.models import Base, contacts, domains
+from leadpipe.db.models import NATURAL_KEYS, WORK_TABLES, Base, contacts, domains
 
 
 def test_migrations_from_empty_give_the_models_schema(db: Database) -> None:
@@ -17,6 +17,16 @@ def test_migrations_from_empty_give_the_models_schema(db: Database) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
     assert db.schema_revision() == db.head_revision()
+
+
+def test_each_declared_natural_key_is_a_unique_constraint_of_its_table(db: Database) -> None:
+    """What the engine's inserts skip on and link by is what the database keeps unique."""
+    found = inspect(db.engine)
+    for name, key in NATURAL_KEYS.items():
+        unique = [tuple(constraint["column_names"]) for constraint in found.get_unique_constraints(name)]
+        assert key in unique, (name, key, unique)
+    # Every work table that a record can be added to twice without a copy names its key.
+    assert set(WORK_TABLES) - set(NATURAL_KEYS) == {"place_searches"}
 
 
 def test_the_claim_and_reaper_indexes_are_partial(db: Database) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Table, bindparam, func, select, update
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import businesses, domains
-from leadpipe.engine import queue
+from leadpipe.engine import bulk, queue
 from leadpipe.engine.stage import Pipeline
 from leadpipe.extract.contacts import is_free_mail
 from leadpipe.extract.website import Website, normalise, sitemap_hint
@@ -360,7 +360,7 @@ def _add_batch(
 ) -> None:
     table, key = intake.table, intake.key
     with db.begin() as connection:
-        new = queue.insert(db, connection, pipeline, settings, table, rows)
+        new = bulk.insert(db, connection, pipeline, settings, table, rows)
         added.new += new
         if new == len(rows):
             # Nothing was there: no look-up, which could be slow while the database's statistics

@@ -429,13 +429,13 @@ def pause(
     db: DbOption = None,
 ) -> None:
     """Pause a stage: its items wait, nothing is claimed or burnt, until `leadpipe resume`."""
-    from leadpipe.engine import curation
+    from leadpipe.engine.pause import pause_stage
 
     with opened(db) as (_, database, pipeline):
         chosen = _stage(pipeline, stage)
         with database.begin() as connection:
-            paused = curation.pause(
-                connection, chosen, reason, by=f"{getpass.getuser()}@{socket.gethostname()}"
+            paused = pause_stage(
+                connection, chosen.name, reason, by=f"{getpass.getuser()}@{socket.gethostname()}"
             )
     out.print(f"{stage}: paused ({reason})" if paused else f"{stage}: was paused already")
 
@@ -443,12 +443,12 @@ def pause(
 @app.command()
 def resume(stage: StageArgument, db: DbOption = None) -> None:
     """Resume a paused stage."""
-    from leadpipe.engine import curation
+    from leadpipe.engine.pause import resume_stage
 
     with opened(db) as (_, database, pipeline):
         chosen = _stage(pipeline, stage)
         with database.begin() as connection:
-            resumed = curation.resume(connection, chosen)
+            resumed = resume_stage(connection, chosen.name)
     out.print(f"{stage}: resumed" if resumed else f"{stage}: was not paused")
 
 

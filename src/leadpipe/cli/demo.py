@@ -19,7 +19,7 @@ from leadpipe.db.connect import Database
 from leadpipe.db.models import domains
 from leadpipe.demo.sites import SampleSite, sample_sites, serve
 from leadpipe.demo.web import Web
-from leadpipe.engine import queue
+from leadpipe.engine import bulk
 from leadpipe.stages import PIPELINE
 
 __all__ = ["demo"]
@@ -44,7 +44,7 @@ def demo(console: Console, sites: int, database_url: str | None) -> int:
                 f"serving {len(samples)} sample sites on {web.url}; database {db.display_url}", markup=False
             )
             with db.begin() as connection:
-                queue.insert(db, connection, PIPELINE, settings, domains, [{"name": name} for name in names])
+                bulk.insert(db, connection, PIPELINE, settings, domains, [{"name": name} for name in names])
             started = time.monotonic()
             run_engine(run_command.work(db, PIPELINE, settings, console, max_wait=5))
             rows = list(export.domain_rows(db, export.Filters(domains=names)))

@@ -104,7 +104,8 @@ def _sqlite_begin(connection: Connection) -> None:
     # A reader (Database.read) takes its snapshot without the write lock, so no writer waits for it.
     options = connection.get_execution_options()
     statement = "BEGIN" if options.get("leadpipe_read_only", False) else "BEGIN IMMEDIATE"
-    with driver(connection, statement) as raw:  # on every transaction: SQLAlchemy's execution costs more
+    # On the driver itself: this runs at every transaction, and the statement needs nothing of SQLAlchemy.
+    with driver(connection, statement) as raw:
         if options.get("leadpipe_wait", True):
             raw.execute(statement)
             return
@@ -129,11 +130,11 @@ class WriterQueue:
     """Where leadpipe's workers on one SQLite file take turns at its write lock: an OS lock on a file
     beside the database (``<database file>-writers``).
 
-    SQLite's own busy handler retries in sleeps that grow to 100 ms: under four busy workers, one
-    waited a fifth of a second while the lock went round the others, and the lock sat idle between
-    turns. A worker blocked here is woken the moment the turn is given back (polling every
-    millisecond instead cost four workers 5-13% of their throughput). The turn only orders leadpipe's
-    workers: SQLite's lock still guards the data against every writer.
+    SQLite's own busy handler retries in sleeps that grow longer: a waiting worker sleeps through the
+    moments the lock is free, so the lock goes round the others first and sits idle between turns. A
+    worker blocked here is woken the moment the turn is given back, without polling, which would take
+    the processor from the workers doing the work. The turn only orders leadpipe's workers: SQLite's
+    lock still guards the data against every writer.
     """
 
     def __init__(self, database_path: str) -> None:

@@ -1,13 +1,14 @@
 """The data model. Every record that is work carries the engine's columns (:class:`Work`).
 
 A record's ``status`` is its queue entry; its ``curation`` is what a person decided about it and is
-never written by the engine. Natural keys are unique constraints, so fan-out is idempotent.
+never written by the engine. A table's natural key (``natural_key``, the columns that name one of its
+records) is a unique constraint, so adding a record again is a no-op and fan-out is idempotent.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -116,7 +117,8 @@ class Place(Work, Base):
     """One result of a place search, before its details are fetched."""
 
     __tablename__ = "places"
-    __extra_args__ = (UniqueConstraint("place_id"),)
+    natural_key: ClassVar[tuple[str, ...]] = ("place_id",)
+    __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     search_id: Mapped[int | None] = mapped_column(ForeignKey("place_searches.id", ondelete="SET NULL"))
     place_id: Mapped[str] = mapped_column(String(300))
@@ -129,7 +131,8 @@ class Business(Work, Base):
     """A business, from a place or from a CSV row; its website becomes a domain."""
 
     __tablename__ = "businesses"
-    __extra_args__ = (UniqueConstraint("source_key"), UniqueConstraint("place_id"))
+    natural_key: ClassVar[tuple[str, ...]] = ("source_key",)
+    __extra_args__ = (UniqueConstraint(*natural_key), UniqueConstraint("place_id"))
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     # What makes re-adding the same input a no-op: "csv:<hash of its fields>" or "place:<place id>".
     source_key: Mapped[str | None] = mapped_column(String(100))
@@ -147,7 +150,8 @@ class Domain(Work, Base):
     """A business's website, by its registrable domain name."""
 
     __tablename__ = "domains"
-    __extra_args__ = (UniqueConstraint("name"),)
+    natural_key: ClassVar[tuple[str, ...]] = ("name",)
+    __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(253))
     country: Mapped[str | None] = mapped_column(String(2))
@@ -164,7 +168,8 @@ class SitemapFile(Work, Base):
     """One sitemap (index, urlset, text list, feed) of a domain."""
 
     __tablename__ = "sitemap_files"
-    __extra_args__ = (UniqueConstraint("domain_id", "url"),)
+    natural_key: ClassVar[tuple[str, ...]] = ("domain_id", "url")
+    __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     site: Mapped[str] = mapped_column(String(253))  # the domain its URLs must belong to
@@ -183,7 +188,8 @@ class Page(Work, Base):
     """A page of a domain, found in a sitemap or on the home page."""
 
     __tablename__ = "pages"
-    __extra_args__ = (UniqueConstraint("domain_id", "url"),)
+    natural_key: ClassVar[tuple[str, ...]] = ("domain_id", "url")
+    __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     sitemap_file_id: Mapped[int | None] = mapped_column(ForeignKey("sitemap_files.id", ondelete="SET NULL"))
@@ -205,7 +211,8 @@ class Contact(Work, Base):
     """An email, phone, social profile or contact form of a domain (and maybe of a business)."""
 
     __tablename__ = "contacts"
-    __extra_args__ = (UniqueConstraint("domain_id", "kind", "value"),)
+    natural_key: ClassVar[tuple[str, ...]] = ("domain_id", "kind", "value")
+    __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     business_id: Mapped[int | None] = mapped_column(ForeignKey("businesses.id", ondelete="SET NULL"))
@@ -255,8 +262,9 @@ class EmailCheck(Base):
     that address, and the record the verifier's daily spending cap is counted from."""
 
     __tablename__ = "email_checks"
+    natural_key: ClassVar[tuple[str, ...]] = ("address",)
     __table_args__ = (
-        UniqueConstraint("address"),
+        UniqueConstraint(*natural_key),
         CheckConstraint(f"status IN ({_in(VALIDATIONS)})", name="status"),
         Index("ix_email_checks_provider_checked_at", "provider", "checked_at"),
     )
@@ -284,6 +292,13 @@ contacts = _table(Contact)
 workers = _table(WorkerRow)
 stage_pauses = _table(StagePause)
 email_checks = _table(EmailCheck)
+
+# The natural key of each table that has one, by table name: what the engine's inserts skip on and
+# link by.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    model.__tablename__: model.natural_key
+    for model in (Place, Business, Domain, SitemapFile, Page, Contact, EmailCheck)
+}
 
 WORK_TABLES = {
     table.name: table

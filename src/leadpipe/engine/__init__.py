@@ -1,4 +1,4 @@
-"""The stage engine: stage declarations, the queue's SQL, the worker and its database thread, curation
-and health."""
+"""The stage engine: stage declarations, the queue's operations and their SQL, bulk writes, the worker
+and its database thread, pause, curation and health."""
 
-__all__ = ["curation", "dbthread", "health", "queue", "stage", "worker"]
+__all__ = ["bulk", "curation", "cursor", "dbthread", "health", "pause", "queue", "sql", "stage", "worker"]

@@ -1,7 +1,9 @@
-"""What a person decides: select, reject or unselect items of a stage; pause and resume a stage.
+"""What a person decides: select, reject or unselect items of a stage.
 
-Curation is kept apart from the engine's state: the ``curation`` column is written here and only here,
-and an item's ``status`` changes here only where the decision moves it in or out of the queue.
+Curation is kept apart from the engine's state: the ``curation`` column is written here and only here.
+Where a decision moves an item in or out of the queue, the queue's own operations do it
+(:func:`~leadpipe.engine.queue.requeue`, :func:`~leadpipe.engine.queue.skip`,
+:func:`~leadpipe.engine.queue.hold`). Pausing a stage is :mod:`leadpipe.engine.pause`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, Table, and_, delete, select, true, update
+from sqlalchemy import ColumnElement, Connection, Integer, Table, and_, true, update
 
 from leadpipe.db.connect import Database
-from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.engine import queue
 from leadpipe.engine.stage import Stage
-from leadpipe.engine.worker import pause_stage
 
 
 class CurationError(ValueError):
@@ -92,17 +92,15 @@ def select_items(
 def reject_items(db: Database, connection: Connection, stage: Stage, chosen: ColumnElement[bool]) -> Changed:
     """Reject the chosen items; those not yet started leave the queue as ``skipped`` (rejected)."""
     table = stage.table
-    taken = connection.execute(
-        update(table)
-        .where(chosen, table.c.status.in_(("awaiting", "pending")))
-        .values(
-            status="skipped",
-            curation="rejected",
-            outcome="rejected",
-            finished_at=queue.clock(db),
-            updated_at=queue.clock(db),
-        )
-    ).rowcount
+    taken = queue.skip(
+        db,
+        connection,
+        table,
+        chosen,
+        "rejected",
+        statuses=("awaiting", "pending"),
+        values={"curation": "rejected"},
+    )
     recorded = _stamp(connection, table, chosen & (table.c.curation != "rejected"), "rejected")
     return Changed(taken_back=int(taken), recorded=recorded)
 
@@ -112,22 +110,6 @@ def unselect_items(
 ) -> Changed:
     """Undo a selection: items not yet started go back to awaiting a person."""
     table = stage.table
-    taken = connection.execute(
-        update(table)
-        .where(chosen, table.c.status == "pending")
-        .values(status="awaiting", curation="new", updated_at=queue.clock(db))
-    ).rowcount
+    taken = queue.hold(db, connection, table, chosen, values={"curation": "new"})
     recorded = _stamp(connection, table, chosen & (table.c.curation != "new"), "new")
     return Changed(taken_back=int(taken), recorded=recorded)
-
-
-def pause(connection: Connection, stage: Stage, reason: str, by: str) -> bool:
-    """Pause a stage; returns False when it was paused already (the first reason stays)."""
-    was = connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage.name)).first()
-    pause_stage(connection, stage.name, reason, by=by)
-    return was is None
-
-
-def resume(connection: Connection, stage: Stage) -> bool:
-    """Resume a paused stage; returns False when it was not paused."""
-    return bool(connection.execute(delete(pauses).where(pauses.c.stage == stage.name)).rowcount)

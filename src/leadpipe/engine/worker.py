@@ -33,8 +33,9 @@ from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.db.models import workers
-from leadpipe.engine import queue
+from leadpipe.engine import bulk, queue
 from leadpipe.engine.dbthread import DatabaseThread
+from leadpipe.engine.pause import pause_stage
 from leadpipe.engine.stage import Context, Insert, PauseStage, Pipeline, RetryLater, Stage
 
 log = logging.getLogger("leadpipe.worker")
@@ -404,7 +405,7 @@ class Worker:
 
         def commit_and_claim(
             connection: Connection,
-        ) -> tuple[list[queue.Outcome], dict[str, queue.Claimed | None]]:
+        ) -> tuple[list[queue.Committed], dict[str, queue.Claimed | None]]:
             outcomes = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
@@ -467,11 +468,11 @@ class Worker:
                 "could not release %s items %s (their lease will expire): %s", run.stage.name, ids, error
             )
 
-    async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Outcome:
+    async def _commit_alone(self, run: StageRun, item: queue.Done | queue.Failed) -> queue.Committed:
         """Commit one item; if its result cannot be written, fail it for good with the reason."""
         stage = run.stage
 
-        def commit_one(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Outcome:
+        def commit_one(connection: Connection, item: queue.Done | queue.Failed = item) -> queue.Committed:
             done, failed = ([item], []) if isinstance(item, queue.Done) else ([], [item])
             return queue.commit(self.db, connection, self.pipeline, self.settings, stage, done, failed)
 
@@ -562,13 +563,6 @@ class Worker:
         connection.execute(delete(workers).where(workers.c.id == self.id))
 
 
-def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> None:
-    """Pause ``stage`` with ``reason`` (idempotent: the first reason stays)."""
-    exists = connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage)).first()
-    if exists is None:
-        connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
-
-
 # A failed item is a statement of its own: a commit with many would block the event loop's thread, so
 # it goes to the database thread.
 QUICK_FAILURES = 20
@@ -583,7 +577,7 @@ def _is_quick(split: list[tuple[StageRun, list[queue.Done], list[queue.Failed]]]
         for _, done, _ in split
         for item in done
     )
-    return failures <= QUICK_FAILURES and changed + failures < queue.BULK_ROWS
+    return failures <= QUICK_FAILURES and changed + failures < bulk.BULK_ROWS
 
 
 def local_dead_workers(connection: Connection) -> list[Row[Any]]:
