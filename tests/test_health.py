@@ -8,11 +8,11 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from typer.testing import CliRunner
 
 from leadpipe.cli import app
@@ -20,7 +20,8 @@ from leadpipe.config import Settings
 from leadpipe.db.connect import Database, now
 from leadpipe.db.models import businesses, domains, pages, stage_pauses, workers
 from leadpipe.engine import health, queue
-from leadpipe.engine.stage import Pipeline
+from leadpipe.engine.pause import pause_stage
+from leadpipe.engine.stage import Context, Item, Pipeline, Result
 from leadpipe.engine.worker import process_start
 from tests import pipelines
 from tests.helpers import add_domains, run_until_idle
@@ -291,3 +292,36 @@ def test_a_worker_process_ended_but_not_yet_waited_for_is_dead(db: Database, set
     finally:
         process.wait()
     assert report.workers == [] and [worker.id for worker in report.dead_workers] == [ended]
+
+
+def test_on_postgresql_workers_pauses_and_the_health_check_keep_the_database_s_clock(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine whose clock is a day off still counts as live, and its stamps are the database's."""
+    if not db.is_postgres:
+        pytest.skip("SQLite's clock is this process's")
+    a_day_off = now() - timedelta(days=1)
+    for module in ("connect", "queue", "worker", "health", "pause"):
+        name = f"leadpipe.db.{module}.now" if module == "connect" else f"leadpipe.engine.{module}.now"
+        monkeypatch.setattr(name, lambda: a_day_off, raising=False)
+    add_domains(db, ["a.test"])
+    seen: list[health.Report] = []
+    stamps: list[datetime] = []
+
+    async def touch_and_look(item: Item, context: Context) -> Result:
+        with db.begin() as connection:
+            pause_stage(connection, "other", "a test", by="test")
+            stamps.extend(connection.execute(select(workers.c.last_seen_at, func.now())).one())
+        seen.append(health.check(db, PIPELINE, settings))
+        return Result(outcome="ok")
+
+    run_until_idle(db, settings, Pipeline([pipelines.touch_stage(handler=touch_and_look)]))
+    (report,) = seen
+    assert [worker.stages for worker in report.workers] == [["touch"]]
+    assert report.workers[0].last_seen_seconds < 5
+    with db.engine.connect() as connection:
+        database_now = connection.execute(select(func.now())).scalar_one()
+        (paused_at,) = connection.execute(select(stage_pauses.c.paused_at)).one()
+    assert abs(paused_at - database_now) < timedelta(seconds=5)
+    last_seen, then = stamps
+    assert abs(last_seen - then) < timedelta(seconds=5)

@@ -47,6 +47,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def database_now(connection: Connection) -> datetime:
+    """Now by the engine's clock: PostgreSQL's own (one clock for every machine that shares it),
+    or this process's on SQLite (one machine). The value that ``engine.queue.clock`` writes into
+    statements."""
+    if connection.dialect.name == "postgresql":
+        return utc(connection.execute(text("SELECT now()")).scalar_one())
+    return now()
+
+
 def _engine_for(url: str) -> Engine:
     try:
         return _create_engine(make_url(url))

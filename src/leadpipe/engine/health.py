@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, case, func, select
 
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database, now, utc
+from leadpipe.db.connect import Database, database_now, utc
 from leadpipe.db.models import STATUSES, WORK_TABLES, workers
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.engine.stage import Pipeline, Stage
@@ -90,7 +90,7 @@ def check(db: Database, pipeline: Pipeline, settings: Settings, *, downstream: b
     appeared, which scans whole tables: a progress display asks every few seconds, and need not.
     """
     with db.read() as connection:
-        moment = now()
+        moment = database_now(connection)
         dead = _dead_workers(connection, pipeline, moment)
         live = _live_workers(connection, settings, moment, {worker.id for worker in dead})
         paused = {row.stage: row for row in connection.execute(select(pauses))}

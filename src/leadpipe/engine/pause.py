@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, insert, select
 
-from leadpipe.db.connect import now
+from leadpipe.db.connect import database_now
 from leadpipe.db.models import stage_pauses as pauses
 
 
@@ -17,7 +17,7 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
     """Pause ``stage`` with ``reason``; False when it was paused already (the first reason stays)."""
     if connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage)).first() is not None:
         return False
-    connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=now()))
+    connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=database_now(connection)))
     return True
 
 

@@ -21,7 +21,6 @@ import socket
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from leadpipe import __version__
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database, now
+from leadpipe.db.connect import Database
 from leadpipe.db.models import stage_pauses as pauses
 from leadpipe.db.models import workers
 from leadpipe.engine import bulk, queue
@@ -516,12 +515,12 @@ class Worker:
         paused = {row.stage: row.reason for row in connection.execute(select(pauses))}
         for name, run in self.runs.items():
             run.paused = paused.get(name)
-        stale = now() - timedelta(seconds=self.settings.worker_ttl_seconds * 20)
+        stale = queue.clock(self.db, -self.settings.worker_ttl_seconds * 20)
         connection.execute(delete(workers).where(workers.c.last_seen_at < stale))
 
     def _register(self, connection: Connection) -> None:
         self._bury_local_dead(connection)
-        moment = now()
+        moment = queue.clock(self.db)
         connection.execute(
             insert(workers).values(
                 id=self.id,
@@ -554,7 +553,7 @@ class Worker:
 
     def _heartbeat(self, connection: Connection) -> None:
         touched = connection.execute(
-            update(workers).where(workers.c.id == self.id).values(last_seen_at=now())
+            update(workers).where(workers.c.id == self.id).values(last_seen_at=queue.clock(self.db))
         ).rowcount
         if not touched:  # pruned while the database was away: say we are here again
             self._register(connection)
