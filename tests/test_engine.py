@@ -21,7 +21,7 @@ from leadpipe.db.connect import Database, now, utc
 from leadpipe.db.models import businesses, contacts, domains, pages, stage_pauses
 from leadpipe.engine import bulk, dbthread, queue, sql
 from leadpipe.engine.pause import pause_stage
-from leadpipe.engine.stage import Context, Insert, Item, Pipeline, Result, RetryLater, Stage
+from leadpipe.engine.stage import Context, Insert, Item, Permanent, Pipeline, Result, RetryLater, Stage
 from leadpipe.engine.worker import Worker, WorkerFailed
 from tests import pipelines
 from tests.helpers import add_domains, domain, pages_per_domain, run_until_idle, statuses
@@ -787,3 +787,18 @@ def test_a_worker_waiting_for_its_turn_to_write_is_woken_when_the_turn_is_given_
     other.give_back()
     assert writers.take(wait=False)
     writers.give_back()
+
+
+def test_a_credential_in_an_error_or_a_problem_is_never_stored(db: Database, settings: Settings) -> None:
+    """A reason may quote a URL, and a URL may carry a password: items keep the reason without it."""
+
+    async def leaky(item: Item, context: Context) -> Result:
+        if item["name"] == "fails.test":
+            raise Permanent("cannot reach postgresql://leadpipe:hunter2@db.internal/leads")
+        return Result(outcome="ok", values={"problem": "via http://proxy:s3cret@10.0.0.1:3128/?token=abc123"})
+
+    add_domains(db, ["fails.test", "notes.test"])
+    run_until_idle(db, settings, Pipeline([pipelines.touch_stage(handler=leaky)]))
+    stored = f"{domain(db, 'fails.test')['last_error']} {domain(db, 'notes.test')['problem']}"
+    assert "leadpipe:" in stored and "db.internal" in stored and "10.0.0.1:3128" in stored
+    assert not any(secret in stored for secret in ("hunter2", "s3cret", "abc123")), stored

@@ -42,6 +42,7 @@ from leadpipe.db.models import NATURAL_KEYS, Timestamp
 from leadpipe.engine import sql
 from leadpipe.engine.bulk import insert
 from leadpipe.engine.stage import Insert, Pipeline, Result, Stage, Update
+from leadpipe.logs import redact
 
 
 @dataclass
@@ -162,6 +163,8 @@ def commit(
         if item.id not in kept:
             continue
         values: dict[str, Any] = dict(item.result.values)
+        if isinstance(values.get("problem"), str):
+            values["problem"] = redact(values["problem"])  # a reason may quote a URL with its password
         if item.result.outcome is not None:
             values.pop("outcome", None)  # _finish set it, with the status
         if values:
@@ -183,7 +186,7 @@ def commit(
         give_up = not failure.retryable or failure.attempts >= stage.max_attempts
         changes: dict[str, Any] = {
             "status": "dead" if give_up else "pending",
-            "last_error": failure.error,
+            "last_error": redact(failure.error),
             "last_error_at": clock(db),
             "updated_at": clock(db),
             "lease_owner": None,
