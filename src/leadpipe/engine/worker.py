@@ -311,13 +311,13 @@ class Worker:
     async def _process(self, run: StageRun, flight: InFlight, item: dict[str, Any]) -> None:
         stage = run.stage
         token = flight.batch.token
-        outcome: queue.Done | queue.Failed
+        finished: queue.Done | queue.Failed
         try:
             try:
                 result = await stage.handler(item, run.context)
             finally:
                 flight.running = False
-            outcome = queue.Done(item["id"], token, result)
+            finished = queue.Done(item["id"], token, result)
         except asyncio.CancelledError:
             if not flight.overran:  # stopping: release the item untouched
                 await self._release_in_flight(run, item["id"], token)
@@ -326,22 +326,22 @@ class Worker:
             flight.task.uncancel()
             message = f"ran longer than the stage's cap of {stage.max_runtime_seconds:g}s"
             delay = stage.backoff.delay(item["attempts"])
-            outcome = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
+            finished = queue.Failed(item["id"], token, item["attempts"], message, True, delay)
         except PauseStage as pause:
             await self._pause(run, str(pause))
             await self._release_in_flight(run, item["id"], token)
             return
         except RetryLater as later:
-            outcome = queue.Failed(item["id"], token, item["attempts"], str(later), True, later.seconds)
+            finished = queue.Failed(item["id"], token, item["attempts"], str(later), True, later.seconds)
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
             delay = stage.backoff.delay(item["attempts"])
             retryable = stage.retryable(error)
-            outcome = queue.Failed(item["id"], token, item["attempts"], message, retryable, delay)
+            finished = queue.Failed(item["id"], token, item["attempts"], message, retryable, delay)
             log.warning(
                 "%s item %s failed (attempt %s): %s", stage.name, item["id"], item["attempts"], message
             )
-        run.finished.append(outcome)
+        run.finished.append(finished)
         self._has_finished.set()
 
     async def _release_in_flight(self, run: StageRun, item_id: int, token: str) -> None:
@@ -405,7 +405,7 @@ class Worker:
         def commit_and_claim(
             connection: Connection,
         ) -> tuple[list[queue.Committed], dict[str, queue.Claimed | None]]:
-            outcomes = [
+            committed = [
                 queue.commit(self.db, connection, self.pipeline, self.settings, run.stage, done, failed)
                 for run, done, failed in split
             ]
@@ -413,12 +413,12 @@ class Worker:
                 name: queue.claim(self.db, connection, self.runs[name].stage, self.settings, self.id, limit)
                 for name, limit in refills.items()
             }
-            return outcomes, claims
+            return committed, claims
 
         claims: dict[str, queue.Claimed | None] = {}
         failure: Exception | None = None
         try:
-            outcomes, claims = await self._db_thread.run(commit_and_claim, quick=_is_quick(split))
+            committed, claims = await self._db_thread.run(commit_and_claim, quick=_is_quick(split))
         except Exception as error:
             failure = error
         finally:
@@ -430,21 +430,21 @@ class Worker:
             count = sum(len(finished) for _, finished in taken)
             log.warning("a commit of %d items failed (%s): committing them one by one", count, failure)
             taken = [(run, [item]) for run, finished in taken for item in finished]
-            outcomes = [await self._commit_alone(run, item) for run, (item,) in taken]
+            committed = [await self._commit_alone(run, item) for run, (item,) in taken]
         for name, claimed in list(claims.items()):
             if claimed is not None and self._holding_back(self.runs[name]):
                 # Released while the committed items still hold their slots: a draining worker
                 # waits for those.
                 await self._release(self.runs[name], claimed.ids, claimed.token)
                 del claims[name]
-        for (run, finished), outcome in zip(taken, outcomes, strict=True):
+        for (run, finished), counts in zip(taken, committed, strict=True):
             name = run.stage.name
-            self.counts[f"{name}.done"] += outcome.done
-            self.counts[f"{name}.retried"] += outcome.retried
-            self.counts[f"{name}.dead"] += outcome.dead
-            self.counts[f"{name}.lease_lost"] += outcome.lease_lost
-            if outcome.lease_lost:
-                log.warning("%s: %d results discarded, their lease was taken over", name, outcome.lease_lost)
+            self.counts[f"{name}.done"] += counts.done
+            self.counts[f"{name}.retried"] += counts.retried
+            self.counts[f"{name}.dead"] += counts.dead
+            self.counts[f"{name}.lease_lost"] += counts.lease_lost
+            if counts.lease_lost:
+                log.warning("%s: %d results discarded, their lease was taken over", name, counts.lease_lost)
             self._vacate(run, [item.id for item in finished])
         for name, claimed in claims.items():
             self._start(self.runs[name], claimed)
