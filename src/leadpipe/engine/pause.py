@@ -17,7 +17,9 @@ def pause_stage(connection: Connection, stage: str, reason: str, *, by: str) -> 
     """Pause ``stage`` with ``reason``; False when it was paused already (the first reason stays)."""
     if connection.execute(select(pauses.c.stage).where(pauses.c.stage == stage)).first() is not None:
         return False
-    connection.execute(insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=database_now(connection)))
+    connection.execute(
+        insert(pauses).values(stage=stage, reason=reason, paused_by=by, paused_at=database_now(connection))
+    )
     return True
 
 
