@@ -26,6 +26,7 @@ from leadpipe.config import Settings
 from leadpipe.demo.web import Web
 from leadpipe.web.fetch import (
     AddressRefused,
+    BadURL,
     Fetcher,
     FetchError,
     FetchTimeout,
@@ -563,3 +564,50 @@ def test_addresses_that_reach_a_private_host_are_not_public(address: str) -> Non
 )
 def test_public_addresses_are_public(address: str) -> None:
     assert is_public_address(address)
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f000001", "0177.0.0.1"])
+def test_an_address_in_any_form_a_resolver_reads_is_refused_even_through_a_proxy(web: Web, host: str) -> None:
+    """``127.1`` is an address to the proxy's resolver, not a name: it would connect to loopback."""
+    with pytest.raises(AddressRefused):
+        run(_get(fetcher_for(web), f"http://{host}:{port_of(web)}/", obey_robots=False))
+    assert web.log == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://files.test/sitemap.xml", "http://shop.test:99999/", "http://[::1/x", "mailto:info@shop.test"],
+)
+def test_a_url_that_cannot_be_fetched_is_the_web_layers_own_error(web: Web, url: str) -> None:
+    with pytest.raises(BadURL):
+        run(_get(fetcher_for(web), url, obey_robots=False))
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("ftp://files.test/", BadURL),
+        ("http://shop.test:99999/", BadURL),
+        ("http://[::1/x", ProtocolError),  # httpx itself refuses such a Location: a broken answer
+    ],
+)
+def test_a_redirect_to_a_url_that_cannot_be_fetched_is_refused_with_the_reason(
+    web: Web, location: str, error: type[FetchError]
+) -> None:
+    web.add("shop.test", "/old", b"", status=301, headers={"Location": location})
+    with pytest.raises(error):
+        run(_get(fetcher_for(web), "http://shop.test/old", obey_robots=False))
+
+
+def test_a_malformed_sitemap_line_in_robots_txt_is_left_out_and_the_rest_read(web: Web) -> None:
+    robots = b"User-agent: *\nSitemap: http://[::1/x\nSitemap: /sitemap.xml\n"
+    web.add("shop.test", "/robots.txt", robots, content_type="text/plain")
+
+    async def open_site() -> list[str]:
+        fetcher = fetcher_for(web)
+        try:
+            return (await fetcher.open_site("shop.test")).robots.sitemaps
+        finally:
+            await fetcher.aclose()
+
+    assert run(open_site()) == ["http://shop.test/sitemap.xml"]

@@ -11,13 +11,14 @@ own way, under the outcome name given here. No answer in time or a cut connectio
 from __future__ import annotations
 
 from leadpipe.engine.stage import RetryLater
-from leadpipe.web.fetch import AddressRefused, FetchError, RobotsRefused, Throttled, TooManyRedirects
+from leadpipe.web.fetch import AddressRefused, BadURL, FetchError, RobotsRefused, Throttled, TooManyRedirects
 
 # Each refusal a later try would meet again, and the outcome it is recorded as.
 REFUSALS: dict[type[FetchError], str] = {
     RobotsRefused: "robots",
     AddressRefused: "private address",
     TooManyRedirects: "redirects",
+    BadURL: "bad url",
 }
 REFUSED = tuple(REFUSALS)
 

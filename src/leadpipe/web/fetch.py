@@ -105,6 +105,10 @@ class TooManyRedirects(FetchError):
     """More redirects than allowed, or a redirect loop."""
 
 
+class BadURL(FetchError):
+    """A URL that cannot be fetched: malformed (a bad host or port), or not http(s)."""
+
+
 class Throttled(FetchError):
     """The site answered 429 or 5xx (a robots.txt's such answer included): it says nothing about what
     the site holds. ``retry_after`` is the wait in seconds: the server's Retry-After, else the
@@ -221,12 +225,41 @@ def is_public_address(address: str) -> bool:
     return all(ipv4.is_global for ipv4 in carried if ipv4 is not None)
 
 
-def _is_address(host: str) -> bool:
+def _address_of(host: str) -> str | None:
+    """The IP address ``host`` is written as, if it is one; in every form a resolver reads as an
+    address (``127.1``, ``2130706433``, ``0x7f000001``), which a proxy would connect to as given."""
     try:
-        ipaddress.ip_address(host)
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        return False
-    return True
+        pass
+    try:
+        return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+    except OSError:
+        return None
+
+
+def _is_address(host: str) -> bool:
+    return _address_of(host) is not None
+
+
+def _checked_url(url: str) -> str:
+    """``url`` if leadpipe can fetch it: http(s), with a host and a valid port; else BadURL."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as error:
+        raise BadURL(f"not a usable URL: {url!r} ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadURL(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def _joined(base: str, link: str) -> str | None:
+    """``link`` resolved against ``base``; None when it is malformed."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
 
 
 async def _system_resolver(host: str, port: int) -> list[str]:
@@ -332,9 +365,9 @@ class Fetcher:
         """Refuse now a URL the guard would refuse, before work is spent on it: one naming an address
         (a proxy would connect to it as given), or a name leadpipe would connect to itself. A name a
         proxy takes is the proxy's to resolve."""
+        parts = urlsplit(_checked_url(url))
         if self.settings.allow_private_networks:
             return
-        parts = urlsplit(url)
         host = parts.hostname or ""
         if _is_address(host) or not self._through_proxy(url):
             await self._checked_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
@@ -342,8 +375,9 @@ class Fetcher:
     async def _checked_addresses(self, host: str, port: int) -> list[str]:
         """The addresses to connect to for ``host``: looked up once, each refused unless it is public
         or the operator allows private networks."""
-        if _is_address(host):
-            addresses = [host]
+        address = _address_of(host)
+        if address is not None:
+            addresses = [address]
         else:
             try:
                 addresses = await self.resolver(host, port)
@@ -384,7 +418,8 @@ class Fetcher:
                 text = response.body.decode("utf-8-sig", errors="replace")
                 rules = Protego.parse(text)
                 base = response.url
-                sitemaps = list(dict.fromkeys(urljoin(base, line.strip()) for line in rules.sitemaps))
+                joined = (_joined(base, line.strip()) for line in rules.sitemaps)
+                sitemaps = list(dict.fromkeys(url for url in joined if url))  # a malformed line is left out
             robots = Robots(response.status, rules, sitemaps, time.monotonic())
             self._robots[origin] = robots
             return robots
@@ -457,7 +492,7 @@ class Fetcher:
     ) -> Response:
         seen = [url]
         while True:
-            host = urlsplit(url).hostname or ""
+            host = urlsplit(_checked_url(url)).hostname or ""
             if _is_address(host):  # refused even when a proxy takes it: it would connect to it as given
                 await self.check_address(url)
             delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
@@ -466,7 +501,11 @@ class Fetcher:
             if not response.is_redirect:
                 response.redirects = seen[:-1]
                 return response
-            url = urljoin(url, response.headers["location"].strip())
+            location = response.headers["location"].strip()
+            target = _joined(url, location)
+            if target is None:
+                raise BadURL(f"{url} redirects to a malformed URL: {location!r}")
+            url = target
             if url in stop_at:
                 response.redirects = seen
                 return response
@@ -515,6 +554,8 @@ class Fetcher:
             raise FetchTimeout(f"{url} stopped answering") from None
         except httpx.ConnectError as error:
             raise _connect_error(url, error) from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+            raise BadURL(f"not a usable URL: {url!r} ({error})") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, DecodeError) as error:
             raise ProtocolError(f"broken answer from {url}: {error or type(error).__name__}") from None
 
