@@ -795,10 +795,22 @@ def test_a_credential_in_an_error_or_a_problem_is_never_stored(db: Database, set
     async def leaky(item: Item, context: Context) -> Result:
         if item["name"] == "fails.test":
             raise Permanent("cannot reach postgresql://leadpipe:hunter2@db.internal/leads")
-        return Result(outcome="ok", values={"problem": "via http://proxy:s3cret@10.0.0.1:3128/?token=abc123"})
+        page = {
+            "domain_id": item["id"],
+            "url": "http://notes.test/",
+            "problem": "via http://p:pw42@10.0.0.2/",
+        }
+        return Result(
+            outcome="ok",
+            values={"problem": "via http://proxy:s3cret@10.0.0.1:3128/?token=abc123"},
+            outputs=[Insert(pages, [page])],  # an output's problem is a reason too
+        )
 
     add_domains(db, ["fails.test", "notes.test"])
     run_until_idle(db, settings, Pipeline([pipelines.touch_stage(handler=leaky)]))
-    stored = f"{domain(db, 'fails.test')['last_error']} {domain(db, 'notes.test')['problem']}"
+    with db.engine.connect() as connection:
+        page_problem = connection.execute(select(pages.c.problem)).scalar_one()
+    stored = f"{domain(db, 'fails.test')['last_error']} {domain(db, 'notes.test')['problem']} {page_problem}"
     assert "leadpipe:" in stored and "db.internal" in stored and "10.0.0.1:3128" in stored
-    assert not any(secret in stored for secret in ("hunter2", "s3cret", "abc123")), stored
+    assert "10.0.0.2" in stored
+    assert not any(secret in stored for secret in ("hunter2", "s3cret", "abc123", "pw42")), stored

@@ -3,6 +3,7 @@ through the real pipeline and engine, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from leadpipe.demo.web import Web
 from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import PIPELINE as REAL
 from leadpipe.stages import discover, sitemap_import
+from leadpipe.web.fetch import ConnectionFailed, Fetcher
+from leadpipe.web.sitemaps import KNOWN_PATHS, discover_site
 from tests.helpers import run_until_idle
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -291,6 +294,37 @@ def test_a_5xx_or_429_to_any_discovery_request_is_never_an_absence(
     down = domain_row(db, "down.test")
     assert (down.status, down.outcome, down.last_error) == ("dead", None, reason)
     assert not files_of(db, "down.test") and not pages_of(db, "down.test")
+
+
+@pytest.mark.parametrize("lost", ["/sitemap.xml", "/"], ids=["well-known path", "home page"])
+def test_a_site_that_stops_taking_connections_during_discovery_is_never_without_a_sitemap(
+    web: Web, lost: str
+) -> None:
+    """robots.txt answers, then the site's address stops taking connections: no absence is proven."""
+    port = int(web.url.rsplit(":", 1)[1])
+    # Each answer closes its connection, so each request looks the name up again.
+    close = {"Connection": "close"}
+    web.add("gone.test", "/robots.txt", b"User-agent: *\n", content_type="text/plain", headers=close)
+    if lost == "/":  # every well-known path answers 404, so only the home page is left to ask
+        for path in KNOWN_PATHS:
+            web.add("gone.test", path, b"", status=404, headers=close)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked = web.requests_to("gone.test")
+        lost_is_next = asked == ["/robots.txt"] if lost == "/sitemap.xml" else len(asked) > len(KNOWN_PATHS)
+        return ["127.0.0.2"] if lost_is_next else ["127.0.0.1"]  # nothing listens on 127.0.0.2
+
+    async def discover() -> None:
+        fetcher = Fetcher(
+            Settings(allow_private_networks=True, http_total_timeout_seconds=5), resolver=resolver
+        )
+        try:
+            await discover_site(fetcher, f"gone.test:{port}", Settings(discover_seconds=30))
+        finally:
+            await fetcher.aclose()
+
+    with pytest.raises(ConnectionFailed):
+        asyncio.run(discover())
 
 
 def test_a_site_answering_404_everywhere_has_no_sitemap(

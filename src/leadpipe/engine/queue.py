@@ -162,21 +162,19 @@ def commit(
     for item in done:
         if item.id not in kept:
             continue
-        values: dict[str, Any] = dict(item.result.values)
-        if isinstance(values.get("problem"), str):
-            values["problem"] = redact(values["problem"])  # a reason may quote a URL with its password
+        values = dict(_redacted(item.result.values))
         if item.result.outcome is not None:
             values.pop("outcome", None)  # _finish set it, with the status
         if values:
             fields.setdefault(table, {}).setdefault(item.id, {}).update(values)
         for output in item.result.outputs:  # after the item's own fields, which they may overrule
             if isinstance(output, Update):
-                fields.setdefault(output.table, {}).setdefault(output.id, {}).update(output.values)
+                fields.setdefault(output.table, {}).setdefault(output.id, {}).update(_redacted(output.values))
             elif output.link:
                 linked = write(db, connection, pipeline, settings, output)
                 fields.setdefault(table, {}).setdefault(item.id, {})[output.link] = linked
             else:
-                new_rows.setdefault(output.table, []).extend(output.rows)
+                new_rows.setdefault(output.table, []).extend(map(_redacted, output.rows))
     for target, rows in new_rows.items():
         write(db, connection, pipeline, settings, Insert(target, rows))
     for target, by_id in fields.items():
@@ -250,6 +248,12 @@ def _fenced(db: Database, table: Table) -> Any:
 def _ids(db: Database, ids: Sequence[int]) -> Any:
     """Item ids as :func:`_fenced` takes them: an array on PostgreSQL, a JSON array on SQLite."""
     return list(ids) if db.is_postgres else json.dumps(list(ids))
+
+
+def _redacted(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``values`` with its ``problem`` redacted: a reason may quote a URL with its password (a proxy's)."""
+    problem = values.get("problem")
+    return {**values, "problem": redact(problem)} if isinstance(problem, str) else values
 
 
 def _finish(

@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 from leadpipe.config import Settings
 from leadpipe.extract.links import Link, normalise_url, read_links
 from leadpipe.extract.sitemap import ENTITIES_REFUSED, Entry, SitemapParser
-from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, FetchTimeout, Site, Throttled
+from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, FetchTimeout, NetworkError, Site, Throttled
 
 KNOWN_PATHS = (
     "/sitemap.xml",
@@ -158,7 +158,7 @@ async def _explore(
             return
         candidate.url = url
         seen.add(url)
-        children = await _probe(fetcher, candidate, found.domain, settings, seen)
+        children = await _probe(fetcher, candidate, found, settings, seen)
         if candidate.refused:
             found.problems.append(f"sitemap {candidate.url}: {ENTITIES_REFUSED}")
         elif candidate.found_by == "known_path" and candidate.kind not in (*IMPORTABLE, "index", "html"):
@@ -176,14 +176,14 @@ async def _explore(
 
 
 async def _probe(
-    fetcher: Fetcher, candidate: SitemapFound, domain: str, settings: Settings, seen: set[str]
+    fetcher: Fetcher, candidate: SitemapFound, found: Discovery, settings: Settings, seen: set[str]
 ) -> list[str]:
     """Read a candidate just far enough to know what it is; read an index whole. Returns its children."""
     parser = SitemapParser(
         candidate.url,
         max_bytes=settings.sitemap_max_bytes,
         max_urls=settings.sitemap_max_files,
-        keep=same_site(domain),
+        keep=same_site(found.domain),
     )
     children: list[str] = []
 
@@ -201,6 +201,14 @@ async def _probe(
         )
     except (Throttled, *TRANSIENT):
         raise
+    except NetworkError as error:
+        assert found.site is not None
+        # The site answered robots.txt a moment ago: a failed connection to it now is not an
+        # absence. A sitemap on another host that cannot be reached is that file's problem.
+        if candidate.url.startswith(found.site.origin + "/"):
+            raise
+        candidate.problem = str(error)
+        return []
     except FetchError as error:
         candidate.problem = str(error)
         return []
@@ -234,7 +242,7 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     home = found.site.origin + "/"
     try:
         response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
-    except (Throttled, *TRANSIENT):
+    except (Throttled, NetworkError, *TRANSIENT):
         raise
     except FetchError as error:
         found.problems.append(f"home page: {error}")
