@@ -814,3 +814,37 @@ def test_a_credential_in_an_error_or_a_problem_is_never_stored(db: Database, set
     assert "leadpipe:" in stored and "db.internal" in stored and "10.0.0.1:3128" in stored
     assert "10.0.0.2" in stored
     assert not any(secret in stored for secret in ("hunter2", "s3cret", "abc123", "pw42")), stored
+
+
+def test_work_this_worker_writes_or_unblocks_is_claimed_at_once_not_at_the_next_poll(
+    db: Database, settings: Settings
+) -> None:
+    """A stage whose input another stage of the worker just wrote, or whose next item of a group run
+    one at a time was just unblocked, claims it without waiting out the idle poll."""
+
+    async def three_pages(item: Item, context: Context) -> Result:
+        rows = [{"domain_id": item["id"], "url": f"https://{item['name']}/{n}"} for n in range(3)]
+        return Result(outcome="touched", outputs=[Insert(pages, rows)])
+
+    async def read(item: Item, context: Context) -> Result:
+        return Result(outcome="read")
+
+    reader = Stage(
+        name="read",
+        table=pages,
+        handler=read,
+        description="page → nothing",
+        concurrency=8,
+        batch_size=8,
+        lease_seconds=30,
+        max_runtime_seconds=30,
+        max_attempts=1,
+        one_at_a_time="domain_id",
+    )
+    add_domains(db, ["a.test", "b.test"])
+    slow_poll = Settings(**{**settings.model_dump(), "poll_seconds": 20.0})
+    started = time.monotonic()
+    run_until_idle(db, slow_poll, Pipeline([pipelines.touch_stage(handler=three_pages), reader]))
+    assert time.monotonic() - started < 8  # a poll alone would have waited at least 10 s, several times
+    with db.engine.connect() as connection:
+        assert Counter(connection.execute(select(pages.c.outcome)).scalars()) == {"read": 6}

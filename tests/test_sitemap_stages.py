@@ -146,6 +146,21 @@ def test_well_known_paths_are_probed_only_when_robots_names_none(
     assert "http://wp.test/contact" in pages_of(db, "wp.test")
 
 
+def test_well_known_paths_are_probed_a_hosts_limit_at_a_time_until_one_is_a_sitemap(
+    db: Database, crawl_settings: Settings, web: Web
+) -> None:
+    """Each probe after the first sitemap found would only repeat it; each before it waits its turn."""
+    web.delay = 0.05  # so that requests to the host overlap if they are sent together
+    web.add_xml("wp.test", "/wp-sitemap.xml", urlset("http://wp.test/contact"))
+    crawl(db, tuned(crawl_settings, http_per_host=2), "wp.test", "bare.test")
+    asked = web.requests_to("wp.test")
+    found_at = KNOWN_PATHS.index("/wp-sitemap.xml")  # in the second wave of two
+    assert {path for path in asked if path in KNOWN_PATHS} == set(KNOWN_PATHS[: found_at + 1])
+    assert set(web.requests_to("bare.test")) >= set(KNOWN_PATHS)  # none found: every one answered
+    assert web.host_peaks["wp.test"] == web.host_peaks["bare.test"] == 2
+    assert domain_row(db, "bare.test").outcome == "no_sitemap"
+
+
 def test_an_html_page_answered_with_200_is_a_soft_404(
     db: Database, crawl_settings: Settings, web: Web
 ) -> None:

@@ -3,14 +3,21 @@
 Tests point leadpipe at it with the proxy setting, so ``http://acme.test/robots.txt`` reaches this
 server as an absolute-form request, exactly as a real forward proxy receives it. Requests to
 ``https://`` through it (CONNECT) are refused, like a site without TLS.
+
+It can stand in for the real web's latency: ``delay`` holds every answer back (a CONNECT's refusal
+and a 404 included), ``host_delays`` some hosts more. It counts the requests it is answering, in
+all and per host, and keeps the most it saw at once (``peak_in_flight``, ``host_peaks``), so a
+crawler's politeness per host can be checked from the outside.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,11 +40,19 @@ class Route:
 class Web:
     """Sites by host name, each a table of paths; every request is logged."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0, host_delays: dict[str, float] | None = None) -> None:
+        self.delay = delay
+        self.host_delays = dict(host_delays or {})
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.host_peaks: Counter[str] = Counter()
+        self._host_in_flight: Counter[str] = Counter()
+        self._counting = threading.Lock()
         self.routes: dict[str, dict[str, Route]] = {}
         self._first: dict[tuple[str, str], list[Route]] = {}  # answers given once each, before the route
         self._first_lock = threading.Lock()
-        self.log: list[tuple[str, str]] = []
+        self.log: list[tuple[str, str]] = []  # (host, path) of each GET
+        self.tunnels: list[str] = []  # the host of each CONNECT, refused
         self.agents: set[str] = set()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -85,6 +100,24 @@ class Web:
         content_type = "application/gzip" if gzipped else "application/xml"
         self.add(host, path, data, content_type=content_type, **options)  # type: ignore[arg-type]
 
+    @contextlib.contextmanager
+    def _answering(self, host: str) -> Iterator[None]:
+        """Counts a request in flight while it is answered, and holds its answer back by the delay."""
+        with self._counting:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._host_in_flight[host] += 1
+            self.host_peaks[host] = max(self.host_peaks[host], self._host_in_flight[host])
+        try:
+            wait = self.host_delays.get(host, self.delay)
+            if wait:
+                time.sleep(wait)
+            yield
+        finally:
+            with self._counting:
+                self.in_flight -= 1
+                self._host_in_flight[host] -= 1
+
     def requests_to(self, host: str) -> list[str]:
         return [path for logged_host, path in self.log if logged_host == host]
 
@@ -104,13 +137,19 @@ class Web:
                 pass
 
             def do_CONNECT(self) -> None:
-                self.send_error(502, "no TLS here")
+                host = self.path.rsplit(":", 1)[0].lower()
+                web.tunnels.append(host)
+                with web._answering(host):
+                    self.send_error(502, "no TLS here")
 
             def do_GET(self) -> None:
                 target = urlsplit(self.path)
                 host = (target.hostname or self.headers.get("Host", "").split(":")[0]).lower()
-                path = target.path or "/"
-                full = path + (f"?{target.query}" if target.query else "")
+                with web._answering(host):
+                    self._answer(host, target.path or "/", target.query)
+
+            def _answer(self, host: str, path: str, query: str) -> None:
+                full = path + (f"?{query}" if query else "")
                 web.log.append((host, full))
                 web.agents.add(self.headers.get("User-Agent", ""))
                 site = web.routes.get(host, {})

@@ -67,7 +67,9 @@ class StageRun:
     context: Context  # the same for every item of the stage
     items: dict[int, InFlight] = field(default_factory=dict)  # its slots: running or waiting to commit
     finished: list[queue.Done | queue.Failed] = field(default_factory=list)  # for the commit loop
-    freed: asyncio.Event = field(default_factory=asyncio.Event)  # a slot was freed, or stopping
+    # Wakes its feeder: a slot was freed, work may have become due (this worker wrote the stage's
+    # input, or finished an item of a group run one at a time), or the worker is stopping.
+    freed: asyncio.Event = field(default_factory=asyncio.Event)
     paused: str | None = None
     idle: bool = False  # its last claim found nothing due
     claiming: int = 0  # slots promised to claims on their way
@@ -272,6 +274,7 @@ class Worker:
                 continue
             limit = min(run.free, stage.batch_size)
             run.claiming += limit
+            run.freed.clear()  # from here on, a wake-up is news this claim may not have seen
             try:
                 claimed = await self._db_thread.run(
                     lambda connection: queue.claim(self.db, connection, stage, self.settings, self.id, limit),  # noqa: B023
@@ -284,8 +287,9 @@ class Worker:
                 continue
             self._start(run, claimed)
             if claimed is None:
+                # Other workers' writes are seen at the next poll; this worker's own wake it at once.
                 jitter = self.settings.poll_seconds * random.uniform(0.5, 1.0)
-                await _wait(self._stopping, jitter)
+                await _wait(run.freed, jitter)
 
     def _start(self, run: StageRun, claimed: queue.Claimed | None) -> None:
         """A task per item of a claimed batch, and the timer that holds them to the stage's runtime cap."""
@@ -448,6 +452,16 @@ class Worker:
             self._vacate(run, [item.id for item in finished])
         for name, claimed in claims.items():
             self._start(self.runs[name], claimed)
+        written = {
+            output.table
+            for _, done, _ in split
+            for item in done
+            for output in item.result.outputs
+            if isinstance(output, Insert)
+        }
+        for run in self.runs.values():
+            if run.stage.table in written:
+                run.freed.set()
 
     def _holding_back(self, run: StageRun) -> bool:
         """Whether items a claim brings back are not to start: the worker stopped, or the stage paused,

@@ -303,6 +303,8 @@ class Fetcher:
         self.resolver = resolver or _system_resolver
         self._client: httpx.AsyncClient | None = None
         self._all = asyncio.Semaphore(settings.http_concurrency)
+        self.in_flight = 0  # requests sent and not yet answered in full
+        self.requests = 0  # requests answered (or failed), since the fetcher was made
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._next_at: dict[str, float] = {}
         self._robots: dict[str, Robots] = {}
@@ -443,7 +445,12 @@ class Fetcher:
                 await asyncio.sleep(wait)
             gap = max(delay, self.settings.http_host_delay_seconds)
             self._next_at[host] = time.monotonic() + gap
-            yield
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+                self.requests += 1
 
     def slow_down(self, host: str, seconds: float) -> None:
         """Send nothing more to ``host`` for ``seconds`` (a 429's Retry-After), at most the longest

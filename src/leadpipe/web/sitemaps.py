@@ -1,8 +1,9 @@
 """A site's sitemaps over the web, without a database: find them (discovery) and stream one (reading).
 
 Discovery's order: the ``Sitemap:`` lines of robots.txt and the sitemap the input named; only when
-those name none, the well-known paths; only when those find none, ``<link rel="sitemap">`` and
-sitemap links on the home page. A candidate counts only if its content is a sitemap: an HTML page
+those name none, the well-known paths, until one of them is a sitemap; only when those find none,
+``<link rel="sitemap">`` and sitemap links on the home page. Candidates are asked as many at a time
+as the host takes (``http_per_host``). A candidate counts only if its content is a sitemap: an HTML page
 answered with 200 is recorded as a soft 404. Indexes are followed to a depth cap with one visited set
 per domain, so each file is fetched once and loops end. Urlsets, text lists and feeds are noted for
 reading after just enough of them is read to know what they are. A site with no sitemap at all is
@@ -128,7 +129,7 @@ async def discover_site(
             if hint:
                 first.append((hint, "input"))
             await _explore(fetcher, found, first, settings)
-            if not found.importable and not any(s.kind == "index" for s in found.sitemaps):
+            if not _has_one(found):
                 await _explore(
                     fetcher, found, [(origin + path, "known_path") for path in KNOWN_PATHS], settings
                 )
@@ -145,34 +146,57 @@ async def discover_site(
 async def _explore(
     fetcher: Fetcher, found: Discovery, candidates: list[tuple[str, str]], settings: Settings
 ) -> None:
-    """Fetch candidates and follow indexes breadth-first, each file once."""
+    """Fetch candidates and follow indexes breadth-first, each file once, as many at a time as a host
+    takes (``http_per_host``). Well-known paths are probed only until one of them is a sitemap: the
+    rest would only repeat it."""
     seen = {s.url for s in found.sitemaps}
     queue = deque(SitemapFound(url, how) for url, how in candidates)
     while queue:
-        candidate = queue.popleft()
-        url = normalise_url(candidate.url)
-        if url is None or url in seen:
-            continue
-        if len(found.sitemaps) >= settings.sitemap_max_files:
-            found.problems.append(f"stopped at {settings.sitemap_max_files} sitemap files")
-            return
-        candidate.url = url
-        seen.add(url)
-        children = await _probe(fetcher, candidate, found, settings, seen)
-        if candidate.refused:
-            found.problems.append(f"sitemap {candidate.url}: {ENTITIES_REFUSED}")
-        elif candidate.found_by == "known_path" and candidate.kind not in (*IMPORTABLE, "index", "html"):
-            continue  # a well-known path that is simply absent is not worth a record
-        found.sitemaps.append(candidate)
-        if candidate.kind != "index":
-            continue
-        if candidate.depth + 1 >= settings.sitemap_max_depth:
-            candidate.problem = (
-                f"its children are deeper than {settings.sitemap_max_depth} levels: not followed"
-            )
-            continue
-        for child in children:
-            queue.append(SitemapFound(child, "index", candidate.depth + 1, candidate.url))
+        wave: list[SitemapFound] = []
+        while queue and len(wave) < settings.http_per_host:
+            candidate = queue.popleft()
+            url = normalise_url(candidate.url)
+            if url is None or url in seen or (candidate.found_by == "known_path" and _has_one(found)):
+                continue
+            if len(found.sitemaps) + len(wave) >= settings.sitemap_max_files:
+                found.problems.append(f"stopped at {settings.sitemap_max_files} sitemap files")
+                return
+            candidate.url = url
+            seen.add(url)
+            wave.append(candidate)
+        answers = await asyncio.gather(
+            *(_probe(fetcher, candidate, found, settings, seen) for candidate in wave), return_exceptions=True
+        )
+        for candidate, children in zip(wave, answers, strict=True):
+            if isinstance(children, BaseException):
+                raise children
+            _record(found, candidate, children, queue, settings)
+
+
+def _has_one(found: Discovery) -> bool:
+    return any(sitemap.kind in (*IMPORTABLE, "index") for sitemap in found.sitemaps)
+
+
+def _record(
+    found: Discovery,
+    candidate: SitemapFound,
+    children: list[str],
+    queue: deque[SitemapFound],
+    settings: Settings,
+) -> None:
+    """Note a candidate read, and queue an index's children."""
+    if candidate.refused:
+        found.problems.append(f"sitemap {candidate.url}: {ENTITIES_REFUSED}")
+    elif candidate.found_by == "known_path" and candidate.kind not in (*IMPORTABLE, "index", "html"):
+        return  # a well-known path that is simply absent is not worth a record
+    found.sitemaps.append(candidate)
+    if candidate.kind != "index":
+        return
+    if candidate.depth + 1 >= settings.sitemap_max_depth:
+        candidate.problem = f"its children are deeper than {settings.sitemap_max_depth} levels: not followed"
+        return
+    for child in children:
+        queue.append(SitemapFound(child, "index", candidate.depth + 1, candidate.url))
 
 
 async def _probe(
