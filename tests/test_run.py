@@ -9,16 +9,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from leadpipe.cli import run
+from leadpipe.cli.run import Pace
+from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import pages
 from leadpipe.demo.sites import known_contacts, sample_sites, serve
 from leadpipe.demo.web import Web
+from leadpipe.engine import health
+from leadpipe.web.fetch import Fetcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = sample_sites(56)
@@ -160,3 +166,26 @@ def test_a_run_leaves_the_input_to_a_person_where_curation_says_so(
             assert connection.execute(select(func.count()).select_from(pages)).scalar_one() == 0
     finally:
         db.dispose()
+
+
+def test_a_runs_pace_gives_requests_in_flight_rates_and_the_time_left() -> None:
+    def report(scrape_done: int, scrape_due: int, discover_due: int = 0) -> health.Report:
+        def stage(name: str, done: int, due: int) -> health.StageHealth:
+            counts = Counter({"done": done, "pending": due})
+            return health.StageHealth(name, "", counts, due, 0, None, 0, None, 0, 1)
+
+        stages = [stage("discover", 10, discover_due), stage("scrape", scrape_done, scrape_due)]
+        return health.Report(stages, [], [], [])
+
+    now = [0.0]
+    fetcher = Fetcher(Settings())
+    pace = Pace(fetcher, clock=lambda: now[0])
+    pace.note(report(scrape_done=0, scrape_due=100))
+    assert "time left unknown" in pace.describe()  # no pace yet to go by
+    now[0], fetcher.requests, fetcher.in_flight = 10.0, 300, 48
+    pace.note(report(scrape_done=50, scrape_due=100))
+    assert pace.describe() == "48 requests in flight · 30 requests/s · 5.0 pages/s · about 20s left"
+    now[0] = 20.0
+    pace.note(report(scrape_done=60, scrape_due=40, discover_due=5))  # discover finished none lately
+    assert "time left unknown" in pace.describe()
+    assert run._line(report(60, 40), pace).startswith("20s discover 10/10, scrape 60/100 · 48 requests")
