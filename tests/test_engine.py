@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Text, cast, exists, insert, select, update
@@ -660,6 +661,33 @@ def test_only_a_quick_sqlite_transaction_runs_on_the_event_loops_thread(
     # PostgreSQL, where each statement is a round trip to the server.
     on_the_loop = rows < bulk.BULK_ROWS and not db.is_postgres
     assert threads == ["MainThread" if on_the_loop else "leadpipe-db_0"]
+
+
+def test_a_commit_leaves_the_event_loop_free_while_other_handlers_wait_for_answers(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit on the loop's thread would hold up every handler waiting for an answer: while one
+    is, even a small commit goes to the database thread."""
+
+    async def quick_or_waiting(item: Item, context: Context) -> Result:
+        if item["name"] == "waits.test":
+            await asyncio.sleep(1.0)  # as a handler waiting for a slow site
+        return Result(outcome="ok")
+
+    real_commit = queue.commit
+    threads: dict[str, str] = {}
+
+    def commit(*args: Any) -> queue.Committed:
+        for done in args[5]:
+            threads[names[done.id]] = threading.current_thread().name
+        return real_commit(*args)
+
+    monkeypatch.setattr(queue, "commit", commit)
+    add_domains(db, ["quick.test", "waits.test"])
+    names = {domain(db, name)["id"]: name for name in ("quick.test", "waits.test")}
+    run_until_idle(db, settings, Pipeline([pipelines.touch_stage(handler=quick_or_waiting, reads=("name",))]))
+    loop_thread = "leadpipe-db_0" if db.is_postgres else "MainThread"
+    assert threads == {"quick.test": "leadpipe-db_0", "waits.test": loop_thread}
 
 
 def test_a_worker_waiting_for_sqlites_write_lock_keeps_its_event_loop_running(

@@ -46,6 +46,7 @@ class Web:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.host_peaks: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()  # per host, requests answered in full (or given up)
         self._host_in_flight: Counter[str] = Counter()
         self._counting = threading.Lock()
         self.routes: dict[str, dict[str, Route]] = {}
@@ -117,6 +118,7 @@ class Web:
             with self._counting:
                 self.in_flight -= 1
                 self._host_in_flight[host] -= 1
+                self.answered[host] += 1
 
     def requests_to(self, host: str) -> list[str]:
         return [path for logged_host, path in self.log if logged_host == host]

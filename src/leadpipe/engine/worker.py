@@ -252,6 +252,9 @@ class Worker:
     def _in_flight(self) -> bool:
         return any(run.items for run in self.runs.values())
 
+    def _handlers_running(self) -> bool:
+        return any(flight.running for run in self.runs.values() for flight in run.items.values())
+
     def _vacate(self, run: StageRun, item_ids: list[int]) -> None:
         """Forget items committed or released; a batch's timer goes with its last item."""
         for item_id in item_ids:
@@ -422,7 +425,10 @@ class Worker:
         claims: dict[str, queue.Claimed | None] = {}
         failure: Exception | None = None
         try:
-            committed, claims = await self._db_thread.run(commit_and_claim, quick=_is_quick(split))
+            # On the loop's thread a commit would hold up every handler waiting for an answer: it
+            # goes there only when none is (items that need no I/O, where the hand-off costs most).
+            quick = _is_quick(split) and not self._handlers_running()
+            committed, claims = await self._db_thread.run(commit_and_claim, quick=quick)
         except Exception as error:
             failure = error
         finally:

@@ -323,7 +323,8 @@ class Fetcher:
                     pool=None,
                 ),
                 limits=httpx.Limits(
-                    max_connections=self.settings.http_concurrency, max_keepalive_connections=32
+                    max_connections=self.settings.http_concurrency,
+                    max_keepalive_connections=self.settings.http_concurrency,
                 ),
                 proxy=proxy,
                 trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
