@@ -24,6 +24,10 @@ It prints:
   last answering site's last request was answered, and the run's own end is printed beside it;
 * requests in flight: the peak, and the mean and peak of each second as a strip, and the most any
   one host saw at once (at most ``LEADPIPE_HTTP_PER_HOST``, or politeness is broken);
+* the web's floor: how long a bare httpx client, doing nothing between requests, takes for as many
+  requests through the same kind of web, as many at a time, as many in a row to each host as the
+  run made per site; the web is Python threads on this machine's two cores, so part of every ratio
+  is its own;
 * recall: the share of the sites' known emails, phones and social profiles in the export.
 
 ``--before DIR`` runs a second checkout's leadpipe (its own ``.venv``) first, on a fresh web and
@@ -33,6 +37,7 @@ database of its own, so two versions are measured side by side in one run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import os
 import resource
@@ -216,6 +221,30 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
     return outcome
 
 
+def floor(web: Web, requests: int, concurrency: int, per_site: int) -> float:
+    """Seconds a bare httpx client, in a process of its own, takes for ``requests`` GETs through this
+    web, ``concurrency`` at a time, ``per_site`` in a row to each host: what the web itself allows,
+    with no crawler's work between requests."""
+    options = [web.url, str(requests), str(concurrency), str(per_site)]
+    command = [sys.executable, __file__, "--floor-client", *options]
+    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+async def _floor_client(proxy: str, requests: int, concurrency: int, per_site: int) -> float:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(proxy=proxy, limits=limits) as client:
+
+        async def sequence(number: int) -> None:
+            for step, request in enumerate(range(number, requests, concurrency)):
+                await client.get(f"http://floor-{number}-{step // per_site}.test/{request}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sequence(number) for number in range(concurrency)))
+        return time.perf_counter() - started
+
+
 def strip(samples: list[int], per_second: int) -> str:
     """Requests in flight, second by second: the mean and the peak of each."""
     seconds = [samples[i : i + per_second] for i in range(0, len(samples), per_second)]
@@ -226,6 +255,11 @@ def report(outcome: Outcome, sites: int, delay: float, settings: Settings) -> fl
     total = sum(outcome.requests.values())
     bound = total * delay / settings.http_concurrency
     ratio = outcome.work_done / bound
+    web = Web(delay=delay).start()
+    try:
+        bare = floor(web, total, settings.http_concurrency, round(total / sites))
+    finally:
+        web.stop()
     kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(outcome.requests.items()))
     print(f"\n== {outcome.label}")
     print(f"requests      {total:,} ({total / sites:.1f} per site): {kinds}")
@@ -237,6 +271,10 @@ def report(outcome: Outcome, sites: int, delay: float, settings: Settings) -> fl
     print(
         f"bound         {total:,} x {delay * 1000:.0f} ms / {settings.http_concurrency} = {bound:.1f} s;"
         f" ratio {ratio:.2f} (goal <= {GOAL}) {'met' if ratio <= GOAL else 'NOT met'}"
+    )
+    print(
+        f"the web's floor: a bare httpx client makes as many requests, as many at a time, in {bare:.1f} s"
+        f" (ratio {bare / bound:.2f}): this much of the ratio is the loopback web's own"
     )
     print(
         f"in flight     peak {outcome.peak} of {settings.http_concurrency}; per host at most "
@@ -259,7 +297,12 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=400)
     parser.add_argument("--delay", type=float, default=0.15, help="seconds before every answer")
     parser.add_argument("--before", type=Path, help="another checkout to run first, side by side")
+    parser.add_argument("--floor-client", nargs=4, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.floor_client:
+        proxy, requests, concurrency, per_site = arguments.floor_client
+        print(asyncio.run(_floor_client(proxy, int(requests), int(concurrency), int(per_site))))
+        return
     settings = Settings()
     sites = sample_sites(arguments.sites)
     print(
