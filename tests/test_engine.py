@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -857,16 +858,11 @@ def test_work_this_worker_writes_or_unblocks_is_claimed_at_once_not_at_the_next_
     async def read(item: Item, context: Context) -> Result:
         return Result(outcome="read")
 
-    reader = Stage(
+    reader = replace(
+        pipelines.touch_stage(handler=read, max_attempts=1),
         name="read",
         table=pages,
-        handler=read,
-        description="page → nothing",
-        concurrency=8,
-        batch_size=8,
-        lease_seconds=30,
-        max_runtime_seconds=30,
-        max_attempts=1,
+        missing_outputs=None,
         one_at_a_time="domain_id",
     )
     add_domains(db, ["a.test", "b.test"])
