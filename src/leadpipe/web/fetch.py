@@ -322,9 +322,10 @@ class Fetcher:
                     write=self.settings.http_read_timeout_seconds,
                     pool=None,
                 ),
+                # httpcore looks through every pooled connection for each request: more idle ones
+                # would cost each request more than the reconnections they spare.
                 limits=httpx.Limits(
-                    max_connections=self.settings.http_concurrency,
-                    max_keepalive_connections=self.settings.http_concurrency,
+                    max_connections=self.settings.http_concurrency, max_keepalive_connections=32
                 ),
                 proxy=proxy,
                 trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
