@@ -23,7 +23,9 @@ It prints:
   its read timeout, a setting, whatever the crawler does, so the ratio is taken at the moment the
   last answering site's last request was answered, and the run's own end is printed beside it;
 * requests in flight: the peak, and the mean and peak of each second as a strip, and the most any
-  one host saw at once (at most ``LEADPIPE_HTTP_PER_HOST``, or politeness is broken);
+  one host saw at once (at most ``LEADPIPE_HTTP_PER_HOST``, or politeness is broken). The web counts
+  a request until its handler thread has finished with it, a moment after the client has its answer
+  and may have sent its next one, so the peak of all hosts can read one over the limit;
 * the web's floor: how long a bare httpx client, doing nothing between requests, takes for as many
   requests through the same kind of web, as many at a time, as many in a row to each host as the
   run made per site; the web is Python threads on this machine's two cores, so part of every ratio
