@@ -305,6 +305,8 @@ def main() -> None:
         proxy, requests, concurrency, per_site = arguments.floor_client
         print(asyncio.run(_floor_client(proxy, int(requests), int(concurrency), int(per_site))))
         return
+    for name in [name for name in os.environ if name.startswith("LEADPIPE_")]:
+        del os.environ[name]  # the runs get none of them: the figures are for the defaults
     settings = Settings()
     sites = sample_sites(arguments.sites)
     print(

@@ -872,3 +872,18 @@ def test_work_this_worker_writes_or_unblocks_is_claimed_at_once_not_at_the_next_
     assert time.monotonic() - started < 8  # a poll alone would have waited at least 10 s, several times
     with db.engine.connect() as connection:
         assert Counter(connection.execute(select(pages.c.outcome)).scalars()) == {"read": 6}
+
+
+def test_a_credential_in_a_linked_outputs_problem_is_never_stored(db: Database, settings: Settings) -> None:
+    async def resolve_with_a_note(item: Item, context: Context) -> Result:
+        row = {"name": "linked.test", "problem": "via http://proxy:pw77@10.0.0.3:3128/"}
+        return Result(outcome="resolved", outputs=[Insert(domains, [row], link="domain_id")])
+
+    with db.begin() as connection:
+        connection.execute(insert(businesses), [{"source_key": "csv:1", "name": "Bakery"}])
+    stage = replace(
+        pipelines.touch_stage(handler=resolve_with_a_note), table=businesses, missing_outputs=None
+    )
+    run_until_idle(db, settings, Pipeline([stage]))
+    problem = domain(db, "linked.test")["problem"]
+    assert "10.0.0.3:3128" in problem and "pw77" not in problem

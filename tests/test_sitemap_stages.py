@@ -21,7 +21,7 @@ from leadpipe.engine.stage import Pipeline
 from leadpipe.stages import PIPELINE as REAL
 from leadpipe.stages import discover, sitemap_import
 from leadpipe.web.fetch import ConnectionFailed, Fetcher
-from leadpipe.web.sitemaps import KNOWN_PATHS, discover_site
+from leadpipe.web.sitemaps import KNOWN_PATHS, Discovery, discover_site
 from tests.helpers import run_until_idle
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -340,6 +340,46 @@ def test_a_site_that_stops_taking_connections_during_discovery_is_never_without_
 
     with pytest.raises(ConnectionFailed):
         asyncio.run(discover())
+
+
+def test_a_sitemap_redirecting_to_a_host_that_cannot_be_reached_is_that_files_problem(web: Web) -> None:
+    """Only the site's own origin failing stops discovery; a redirect's dead target is recorded."""
+    port = int(web.url.rsplit(":", 1)[1])
+    target = f"http://cdn.test:{port}/map.xml"
+    web.add("moved.test", "/robots.txt", b"Sitemap: /sitemap.xml\n", content_type="text/plain")
+    web.add("moved.test", "/sitemap.xml", status=301, headers={"Location": target})
+
+    async def resolver(host: str, port: int) -> list[str]:
+        if host == "cdn.test":
+            raise OSError("no such name")
+        return ["127.0.0.1"]
+
+    async def discover() -> Discovery:
+        settings = Settings(allow_private_networks=True, http_total_timeout_seconds=5)
+        fetcher = Fetcher(settings, resolver=resolver)
+        try:
+            return await discover_site(fetcher, f"moved.test:{port}", Settings(discover_seconds=30))
+        finally:
+            await fetcher.aclose()
+
+    found = asyncio.run(discover())
+    (moved,) = [s for s in found.sitemaps if s.url.endswith("/sitemap.xml")]
+    assert "cdn.test does not resolve" in (moved.problem or "")
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3])
+def test_discovery_stops_at_the_sitemap_file_cap_having_read_that_many(
+    db: Database, crawl_settings: Settings, web: Web, cap: int
+) -> None:
+    listed = [f"/map-{number}.xml" for number in range(3)]
+    robots = "".join(f"Sitemap: http://many.test{path}\n" for path in listed).encode()
+    web.add("many.test", "/robots.txt", robots, content_type="text/plain")
+    for number, path in enumerate(listed):
+        web.add_xml("many.test", path, urlset(f"http://many.test/page-{number}"))
+    crawl(db, tuned(crawl_settings, sitemap_max_files=cap, http_per_host=2), "many.test")
+    assert len(files_of(db, "many.test")) == cap
+    stopped = "stopped at" in (domain_row(db, "many.test").problem or "")
+    assert stopped == (cap < len(listed))
 
 
 def test_a_site_answering_404_everywhere_has_no_sitemap(

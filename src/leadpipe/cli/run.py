@@ -96,9 +96,10 @@ class Pace:
             self.looks[0],
             self.looks[-1],
         )
+        seconds = max(last - first, 1e-6)  # two looks within one tick of a coarse clock
         if stage is None:
-            return (requests_now - requests_then) / (last - first)
-        return (finished_now[stage] - finished_then[stage]) / (last - first)
+            return (requests_now - requests_then) / seconds
+        return (finished_now[stage] - finished_then[stage]) / seconds
 
     def seconds_left(self) -> float | None:
         """The longest any stage needs for what it has due at the pace it has kept; None when a stage

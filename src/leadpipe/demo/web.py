@@ -102,23 +102,33 @@ class Web:
         self.add(host, path, data, content_type=content_type, **options)  # type: ignore[arg-type]
 
     @contextlib.contextmanager
-    def _answering(self, host: str) -> Iterator[None]:
-        """Counts a request in flight while it is answered, and holds its answer back by the delay."""
+    def _answering(self, host: str) -> Iterator[Callable[[], None]]:
+        """Counts a request in flight while it is answered, and holds its answer back by the delay.
+        The handler calls what it is given just before the answer's last bytes go out: once the
+        client has them it may send its next request, which must not be counted beside this one."""
         with self._counting:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             self._host_in_flight[host] += 1
             self.host_peaks[host] = max(self.host_peaks[host], self._host_in_flight[host])
+        counted = True
+
+        def answered() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                with self._counting:
+                    self.in_flight -= 1
+                    self._host_in_flight[host] -= 1
+                    self.answered[host] += 1
+
         try:
             wait = self.host_delays.get(host, self.delay)
             if wait:
                 time.sleep(wait)
-            yield
+            yield answered
         finally:
-            with self._counting:
-                self.in_flight -= 1
-                self._host_in_flight[host] -= 1
-                self.answered[host] += 1
+            answered()
 
     def requests_to(self, host: str) -> list[str]:
         return [path for logged_host, path in self.log if logged_host == host]
@@ -141,16 +151,17 @@ class Web:
             def do_CONNECT(self) -> None:
                 host = self.path.rsplit(":", 1)[0].lower()
                 web.tunnels.append(host)
-                with web._answering(host):
+                with web._answering(host) as answered:
+                    answered()
                     self.send_error(502, "no TLS here")
 
             def do_GET(self) -> None:
                 target = urlsplit(self.path)
                 host = (target.hostname or self.headers.get("Host", "").split(":")[0]).lower()
-                with web._answering(host):
-                    self._answer(host, target.path or "/", target.query)
+                with web._answering(host) as answered:
+                    self._answer(host, target.path or "/", target.query, answered)
 
-            def _answer(self, host: str, path: str, query: str) -> None:
+            def _answer(self, host: str, path: str, query: str, answered: Callable[[], None]) -> None:
                 full = path + (f"?{query}" if query else "")
                 web.log.append((host, full))
                 web.agents.add(self.headers.get("User-Agent", ""))
@@ -176,11 +187,13 @@ class Web:
                         for chunk in route.body():
                             if chunk:
                                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        answered()
                         self.wfile.write(b"0\r\n\r\n")
                     except (BrokenPipeError, ConnectionResetError):
                         self.close_connection = True
                     return
                 self.send_header("Content-Length", str(len(route.body)))
+                answered()  # before the headers: with an empty body, they are the whole answer
                 self.end_headers()
                 try:
                     self.wfile.write(route.body)

@@ -15,7 +15,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -171,7 +171,9 @@ def commit(
             if isinstance(output, Update):
                 fields.setdefault(output.table, {}).setdefault(output.id, {}).update(_redacted(output.values))
             elif output.link:
-                linked = write(db, connection, pipeline, settings, output)
+                linked = write(
+                    db, connection, pipeline, settings, replace(output, rows=[*map(_redacted, output.rows)])
+                )
                 fields.setdefault(table, {}).setdefault(item.id, {})[output.link] = linked
             else:
                 new_rows.setdefault(output.table, []).extend(map(_redacted, output.rows))

@@ -6,7 +6,8 @@ home page, and without any sitemap its links on the same site, become the domain
 
 A 429 or 5xx, no answer in time or a cut connection, to any request of discovery, is retried later
 (`leadpipe.stages.errors`); once the attempts are spent the domain is dead with that reason, never
-``no_sitemap``. A site that cannot be reached at all (no DNS, no connection) ends ``unreachable``.
+``no_sitemap``. A site that cannot be reached at all (no DNS, no connection), or whose own origin
+stops taking connections during discovery, is tried again and, its attempts spent, ends ``unreachable``.
 """
 
 from __future__ import annotations

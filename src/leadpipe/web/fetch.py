@@ -66,7 +66,10 @@ class FetchError(Exception):
 
 
 class NetworkError(FetchError):
-    """The site could not be reached at all: its name, the connection, TLS or the proxy failed."""
+    """The site could not be reached at all: its name, the connection, TLS or the proxy failed.
+    ``url`` is the request that failed, which may be a redirect's target rather than the URL asked."""
+
+    url: str | None = None
 
 
 class NameNotResolved(NetworkError):
@@ -207,6 +210,20 @@ class Site:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs have one scheme, host and port (a default port written or not)."""
+    first, second = urlsplit(url), urlsplit(other)
+    defaults = {"http": 80, "https": 443}
+    try:
+        return (first.scheme, first.hostname, first.port or defaults.get(first.scheme)) == (
+            second.scheme,
+            second.hostname,
+            second.port or defaults.get(second.scheme),
+        )
+    except ValueError:  # a port that is not a number
+        return False
 
 
 def is_public_address(address: str) -> bool:
@@ -505,8 +522,12 @@ class Fetcher:
             if _is_address(host):  # refused even when a proxy takes it: it would connect to it as given
                 await self.check_address(url)
             delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
-            async with self._slot(host, delay):
-                response = await self._request(url, max_bytes, sink)
+            try:
+                async with self._slot(host, delay):
+                    response = await self._request(url, max_bytes, sink)
+            except NetworkError as error:
+                error.url = url
+                raise
             if not response.is_redirect:
                 response.redirects = seen[:-1]
                 return response

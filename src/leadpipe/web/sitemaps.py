@@ -12,7 +12,8 @@ not a dead end: its home page's links on the same site stand in for its pages.
 A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page (a soft 404), a
 robots.txt naming none, every well-known path answered. A 429 or 5xx, no answer in time or a cut
 connection, to any request of discovery, stops it with that :class:`Throttled` or other ``FetchError``
-(``leadpipe.web.fetch.TRANSIENT``): the caller tries the whole discovery again later. A sitemap refused unread
+(``leadpipe.web.fetch.TRANSIENT``), and so does a site whose own origin stops taking connections after
+its robots.txt (a ``NetworkError`` there): the caller tries the whole discovery again later. A sitemap refused unread
 (it declares entities) is recorded wherever it was found, with the reason.
 
 The discover and import stages (`leadpipe.stages`) and ``leadpipe sitemaps`` share this module;
@@ -30,7 +31,16 @@ from urllib.parse import urljoin, urlsplit
 from leadpipe.config import Settings
 from leadpipe.extract.links import Link, normalise_url, read_links
 from leadpipe.extract.sitemap import ENTITIES_REFUSED, Entry, SitemapParser
-from leadpipe.web.fetch import TRANSIENT, Fetcher, FetchError, FetchTimeout, NetworkError, Site, Throttled
+from leadpipe.web.fetch import (
+    TRANSIENT,
+    Fetcher,
+    FetchError,
+    FetchTimeout,
+    NetworkError,
+    Site,
+    Throttled,
+    same_origin,
+)
 
 KNOWN_PATHS = (
     "/sitemap.xml",
@@ -159,6 +169,9 @@ async def _explore(
             if url is None or url in seen or (candidate.found_by == "known_path" and _has_one(found)):
                 continue
             if len(found.sitemaps) + len(wave) >= settings.sitemap_max_files:
+                if wave:  # the wave first: what it records decides whether this one has room
+                    queue.appendleft(candidate)
+                    break
                 found.problems.append(f"stopped at {settings.sitemap_max_files} sitemap files")
                 return
             candidate.url = url
@@ -226,10 +239,7 @@ async def _probe(
     except (Throttled, *TRANSIENT):
         raise
     except NetworkError as error:
-        assert found.site is not None
-        # The site answered robots.txt a moment ago: a failed connection to it now is not an
-        # absence. A sitemap on another host that cannot be reached is that file's problem.
-        if candidate.url.startswith(found.site.origin + "/"):
+        if _at_the_site(error, found):
             raise
         candidate.problem = str(error)
         return []
@@ -266,8 +276,13 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     home = found.site.origin + "/"
     try:
         response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
-    except (Throttled, NetworkError, *TRANSIENT):
+    except (Throttled, *TRANSIENT):
         raise
+    except NetworkError as error:
+        if _at_the_site(error, found):
+            raise
+        found.problems.append(f"home page: {error}")
+        return
     except FetchError as error:
         found.problems.append(f"home page: {error}")
         return
@@ -283,6 +298,14 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     if not found.importable:
         keep = same_site(found.domain)
         found.home_links = [link for link in links if keep(link.url)]
+
+
+def _at_the_site(error: NetworkError, found: Discovery) -> bool:
+    """Whether the request that failed went to the site's own origin, which answered robots.txt a
+    moment ago: then the failure is no absence, and discovery is tried again later. A file on another
+    host (a redirect's target included) that cannot be reached is that file's problem."""
+    assert found.site is not None
+    return error.url is not None and same_origin(error.url, found.site.origin)
 
 
 def site_test(domain: str) -> Callable[[str], bool]:
