@@ -13,8 +13,8 @@ A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page
 robots.txt naming none, every well-known path answered. A 429 or 5xx, no answer in time or a cut
 connection, to any request of discovery, stops it with that :class:`Throttled` or other ``FetchError``
 (``leadpipe.web.fetch.TRANSIENT``), and so does a site whose own origin stops taking connections after
-its robots.txt (a ``NetworkError`` there): the caller tries the whole discovery again later. A sitemap refused unread
-(it declares entities) is recorded wherever it was found, with the reason.
+its robots.txt (a ``NetworkError`` there): the caller tries the whole discovery again later. A sitemap
+refused unread (it declares entities) is recorded wherever it was found, with the reason.
 
 The discover and import stages (`leadpipe.stages`) and ``leadpipe sitemaps`` share this module;
 it imports neither the engine's machinery nor the database, so the command stays light.
