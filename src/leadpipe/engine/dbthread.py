@@ -8,9 +8,9 @@ turn at it. This module keeps all of that:
   connection kept open from one to the next. After a database error the connection is dropped, so a
   connection lost with the server (a PostgreSQL restart) is replaced at the next try.
 - **The quick path.** On SQLite, a transaction its caller calls ``quick`` (a claim, a release, a small
-  commit while no handler waits for an answer) runs on the event loop's own thread when the connection is open and free and SQLite's write
-  lock is too; otherwise (:class:`~leadpipe.db.connect.WriteLockBusy`) it goes to the database thread
-  to wait there. Connecting and every PostgreSQL statement stay on the database thread.
+  commit while no handler waits for an answer) runs on the event loop's own thread when the
+  connection is open and free and SQLite's write lock is too; otherwise
+  (:class:`~leadpipe.db.connect.WriteLockBusy`) it goes to the database thread to wait there. Connecting and every PostgreSQL statement stay on the database thread.
 - **The writers' turn.** On SQLite each transaction takes its turn at the write lock
   (:class:`~leadpipe.db.connect.WriterQueue`), so a waiting worker wakes the moment the turn is given
   back.

@@ -3,8 +3,8 @@
 Discovery's order: the ``Sitemap:`` lines of robots.txt and the sitemap the input named; only when
 those name none, the well-known paths, until one of them is a sitemap; only when those find none,
 ``<link rel="sitemap">`` and sitemap links on the home page. Candidates are asked as many at a time
-as the host takes (``http_per_host``). A candidate counts only if its content is a sitemap: an HTML page
-answered with 200 is recorded as a soft 404. Indexes are followed to a depth cap with one visited set
+as the host takes (``http_per_host``). A candidate counts only if its content is a sitemap: an HTML
+page answered with 200 is recorded as a soft 404. Indexes are followed to a depth cap with one visited set
 per domain, so each file is fetched once and loops end. Urlsets, text lists and feeds are noted for
 reading after just enough of them is read to know what they are. A site with no sitemap at all is
 not a dead end: its home page's links on the same site stand in for its pages.
@@ -238,12 +238,9 @@ async def _probe(
         )
     except (Throttled, *TRANSIENT):
         raise
-    except NetworkError as error:
+    except FetchError as error:
         if _at_the_site(error, found):
             raise
-        candidate.problem = str(error)
-        return []
-    except FetchError as error:
         candidate.problem = str(error)
         return []
     candidate.http_status = response.status
@@ -278,12 +275,9 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
         response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
     except (Throttled, *TRANSIENT):
         raise
-    except NetworkError as error:
+    except FetchError as error:
         if _at_the_site(error, found):
             raise
-        found.problems.append(f"home page: {error}")
-        return
-    except FetchError as error:
         found.problems.append(f"home page: {error}")
         return
     fetcher.raise_if_throttled(response)
@@ -300,12 +294,16 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
         found.home_links = [link for link in links if keep(link.url)]
 
 
-def _at_the_site(error: NetworkError, found: Discovery) -> bool:
-    """Whether the request that failed went to the site's own origin, which answered robots.txt a
-    moment ago: then the failure is no absence, and discovery is tried again later. A file on another
-    host (a redirect's target included) that cannot be reached is that file's problem."""
+def _at_the_site(error: FetchError, found: Discovery) -> bool:
+    """Whether ``error`` is a network failure of a request to the site's own origin, which answered
+    robots.txt a moment ago: then it is no absence, and discovery is tried again later. A file on
+    another host (a redirect's target included) that cannot be reached is that file's problem."""
     assert found.site is not None
-    return error.url is not None and same_origin(error.url, found.site.origin)
+    return (
+        isinstance(error, NetworkError)
+        and error.url is not None
+        and same_origin(error.url, found.site.origin)
+    )
 
 
 def site_test(domain: str) -> Callable[[str], bool]:
