@@ -86,8 +86,7 @@ class Outcome:
     log: str = ""
 
 
-def build_web(count: int, delay: float) -> tuple[Web, list[SampleSite]]:
-    sites = sample_sites(count)
+def build_web(sites: list[SampleSite], delay: float) -> Web:
     slow = {site.domain: delay * SLOW_FACTOR for site in sites[5::100]}
     web = Web(delay=delay, host_delays=slow)
     serve(web, sites)
@@ -96,7 +95,7 @@ def build_web(count: int, delay: float) -> tuple[Web, list[SampleSite]]:
             _add_blog(web, site)
     web.add(SILENT_HOST, "/robots.txt", hang=True)
     web.add(SILENT_HOST, "/", hang=True)
-    return web, sites
+    return web
 
 
 def _add_blog(web: Web, site: SampleSite) -> None:
@@ -140,8 +139,7 @@ def kind_of(path: str) -> str:
 
 
 def run(label: str, python: str, sites: list[SampleSite], delay: float, folder: Path) -> Outcome:
-    web, _ = build_web(len(sites), delay)
-    web.start()
+    web = build_web(sites, delay).start()
     try:
         return _run(label, python, web, sites, folder)
     finally:
@@ -175,7 +173,7 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
         answered = 0
         while not stop.wait(SAMPLE_SECONDS):
             samples.append(web.in_flight)
-            count = web.answered.total() - web.answered[SILENT_HOST]
+            count = web.answered_but(SILENT_HOST)
             if count != answered:
                 answered, answered_at[0] = count, time.perf_counter() - started
 

@@ -130,6 +130,12 @@ class Web:
         finally:
             answered()
 
+    def answered_but(self, host: str) -> int:
+        """Requests answered so far to every host but ``host`` (read under the lock: the handler
+        threads add hosts meanwhile)."""
+        with self._counting:
+            return self.answered.total() - self.answered[host]
+
     def requests_to(self, host: str) -> list[str]:
         return [path for logged_host, path in self.log if logged_host == host]
 
