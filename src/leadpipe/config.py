@@ -166,6 +166,31 @@ class Settings(BaseSettings):
         default=90.0, gt=0, description="how long an address's check stands before it is made again"
     )
 
+    # Finding businesses: Google Places API (New), its costs capped.
+    google_places_api_key: SecretStr | None = Field(
+        default=None, description="a Google Cloud API key with Places API (New) enabled"
+    )
+    places_base_url: str = Field(
+        default="https://places.googleapis.com", description="where the Places API answers (a fake, in tests)"
+    )
+    places_timeout_seconds: float = Field(default=30.0, gt=0, description="time for one Places API answer")
+    places_max_requests: int = Field(
+        default=500, ge=0, description="Places API requests one search may make; then the stage pauses"
+    )
+    places_max_requests_per_day: int = Field(
+        default=2000,
+        ge=0,
+        description="Places API requests all searches make in a UTC day; then the stage pauses",
+    )
+    places_cell_km: float = Field(
+        default=5.0,
+        gt=0,
+        description="the side of a search's first cells: an area is cut into a grid of these",
+    )
+    places_min_cell_km: float = Field(
+        default=0.25, gt=0, description="a full cell this small is not split again, and is reported saturated"
+    )
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the redaction of logs and messages (which
         finds the credentials in the database and proxy URLs itself: ``logs.url_secrets``)."""

@@ -25,6 +25,7 @@ from leadpipe.db.models import businesses, contacts, domains, pages
 from leadpipe.extract.contacts import Found, PageContacts, merge
 
 __all__ = [
+    "BUSINESS_COLUMNS",
     "CONTACT_COLUMNS",
     "DOMAIN_COLUMNS",
     "NETWORKS",
@@ -36,15 +37,27 @@ __all__ = [
 ]
 
 Format = Literal["csv", "jsonl", "xlsx"]
+# What Google Maps says of the domain's business (its first, when several share the website), as a
+# Maps scraper's export has it; empty for a domain from a list.
+BUSINESS_COLUMNS = (
+    "category", "street", "city", "postal_code", "state", "country", "business_phone", "rating", "reviews",
+    "latitude", "longitude", "maps_url", "place_id",
+)  # fmt: skip
 CONTACT_COLUMNS = (
     "business", "domain", "kind", "value", "network", "source_page", "found_by", "confidence", "validation",
-    "validation_reason", "flags",
+    "validation_reason", "flags", *BUSINESS_COLUMNS,
 )  # fmt: skip
 NETWORKS = ("facebook", "instagram", "linkedin", "x", "youtube", "tiktok", "pinterest")
 DOMAIN_COLUMNS = (
     "business", "domain", "website", "email", "email_validation", "other_emails", "phone", "whatsapp",
-    "contact_form", *NETWORKS, "title", "site_builder",
+    "contact_form", *NETWORKS, "title", "site_builder", *BUSINESS_COLUMNS,
 )  # fmt: skip
+# Each business column, as the businesses table names it.
+BUSINESS_FIELDS = {
+    **{column: column for column in BUSINESS_COLUMNS},
+    "business_phone": "phone",
+    "reviews": "review_count",
+}
 # A spreadsheet reads a cell that begins with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 KIND_LISTS = {
@@ -63,13 +76,23 @@ class Filters:
     domains: Sequence[str] = ()
 
 
-def _business_names(connection: Connection) -> dict[int, str]:
-    names = select(businesses.c.domain_id, businesses.c.name).where(businesses.c.domain_id.is_not(None))
-    found: dict[int, list[str]] = defaultdict(list)
-    for domain_id, name in connection.execute(names.order_by(businesses.c.id)):
-        if name and name not in found[domain_id]:
-            found[domain_id].append(name)
-    return {domain_id: "; ".join(names) for domain_id, names in found.items()}
+def _businesses(connection: Connection) -> dict[int, dict[str, Any]]:
+    """Per domain id: its businesses' names, and the business columns of the first of them."""
+    fields = [businesses.c[name] for name in dict.fromkeys(BUSINESS_FIELDS.values())]
+    query = select(businesses.c.domain_id, businesses.c.name, *fields).where(
+        businesses.c.domain_id.is_not(None)
+    )
+    names: dict[int, list[str]] = defaultdict(list)
+    first: dict[int, dict[str, Any]] = {}
+    for row in connection.execute(query.order_by(businesses.c.id)).mappings():
+        domain_id = row["domain_id"]
+        if row["name"] and row["name"] not in names[domain_id]:
+            names[domain_id].append(row["name"])
+        first.setdefault(domain_id, {column: row[field] for column, field in BUSINESS_FIELDS.items()})
+    return {
+        domain_id: {"business": "; ".join(names[domain_id]) or None, **columns}
+        for domain_id, columns in first.items()
+    }
 
 
 def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str, Any]]:
@@ -87,10 +110,11 @@ def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[st
     if filters.domains:
         query = query.where(domains.c.name.in_(filters.domains))
     with db.engine.connect() as connection:
-        names = _business_names(connection)
+        known = _businesses(connection)
         for row in connection.execute(query).mappings():
+            business = known.get(row["domain_id"], {})
             yield {
-                "business": names.get(row["domain_id"]),
+                "business": business.get("business"),
                 "domain": row["domain"],
                 "kind": row["kind"],
                 "value": row["value"],
@@ -101,6 +125,7 @@ def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[st
                 "validation": row["validation"],
                 "validation_reason": row["validation_reason"],
                 "flags": row["flags"],
+                **{column: business.get(column) for column in BUSINESS_COLUMNS},
             }
 
 
@@ -130,6 +155,7 @@ def domain_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str
             **{network: socials.get(network) for network in NETWORKS},
             "title": site.title,
             "site_builder": site.site_builder,
+            **{column: rows[0][column] for column in BUSINESS_COLUMNS},
         }
 
 

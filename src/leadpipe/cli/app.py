@@ -116,7 +116,13 @@ def _format(output: Path, given: str | None) -> export.Format:
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="A text file of domains or URLs, or a CSV of businesses.")],
+    input: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A text file of domains or URLs, or a CSV of businesses; without one, the work the"
+            " database holds (a `leadpipe search`, say) and an export of everything."
+        ),
+    ] = None,
     output: OutputOption = Path("contacts.csv"),
     fmt: FormatOption = None,
     per_domain: PerDomainOption = False,
@@ -137,23 +143,98 @@ def run(
     from leadpipe.engine.worker import WorkerFailed
 
     chosen_format = _format(output, fmt)
-    try:
-        found = intake.read(input)
-    except intake.IntakeError as error:
-        fail(str(error))
+    found = None
+    if input is not None:
+        try:
+            found = intake.read(input)
+        except intake.IntakeError as error:
+            fail(str(error))
     started = time.monotonic()
     with opened(db) as (settings, database, pipeline):
-        _print_intake(found, _add(database, pipeline, settings, found, refresh))
+        if found is not None:
+            _print_intake(found, _add(database, pipeline, settings, found, refresh))
         try:
             run_engine(run_command.work(database, pipeline, settings, out, max_wait=max_wait))
         except WorkerFailed as error:
             fail(f"{error} (run the same command again to carry on; see the log above)")
         names = input_domains(database, settings, found)
         summary = summarise(database, pipeline, settings, names)
-        summary.exported = run_command.export_for(database, names, output, chosen_format, per_domain)
+        chosen = names if found is not None else None
+        summary.exported = run_command.export_for(database, chosen, output, chosen_format, per_domain)
     summary.seconds = time.monotonic() - started
     run_command.print_summary(out, summary, output)
     raise typer.Exit(exit_code(summary))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='What to look for, as in Google Maps: "dentist", "bakery".')],
+    in_: Annotated[
+        str | None,
+        typer.Option("--in", help="An area by name (a city, a district): one Text Search finds it."),
+    ] = None,
+    bbox: Annotated[str | None, typer.Option("--bbox", help="An area as S,W,N,E in degrees.")] = None,
+    near: Annotated[
+        str | None, typer.Option("--near", help="The centre of a circle, LAT,LNG in degrees.")
+    ] = None,
+    radius_km: Annotated[
+        float | None, typer.Option("--radius-km", min=0.05, max=500, help="The circle's radius, with --near.")
+    ] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", help="Only places of this Google type (dentist, bakery, plumber …)."),
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", help="The answers' language (en, de …).")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="A two-letter region code to bias by (DE, US …).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and what it may cost at worst; add nothing.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Add a Google Maps search over an area (Google Places API, LEADPIPE_GOOGLE_PLACES_API_KEY).
+
+    The area is cut into cells, each searched as work of the `search` stage: `leadpipe run` (or
+    workers) does it, and each business found goes on to its website's contacts.
+    """
+    from leadpipe.cli import search as search_command
+
+    if [in_ is not None, bbox is not None, near is not None].count(True) != 1:
+        fail("name the area with one of --in AREA, --bbox S,W,N,E or --near LAT,LNG --radius-km R")
+    if (near is None) != (radius_km is None):
+        fail("--near and --radius-km go together")
+    if region is not None and (len(region) != 2 or not region.isalpha()):
+        fail(f"--region takes a two-letter code such as DE or US, not {region!r}")
+    with opened(db) as (settings, database, pipeline):
+        try:
+            if in_ is not None:
+                area = search_command.area_by_name(settings, in_, language, region)
+            elif bbox is not None:
+                box = search_command.parse_bbox(bbox)
+                area = search_command.Area(box, f"the box {bbox}")
+            else:
+                latitude, longitude = search_command.parse_point(near or "")
+                circle = search_command.Rectangle.around(latitude, longitude, radius_km or 0.0)
+                area = search_command.Area(circle, f"{radius_km:g} km around {latitude},{longitude}")
+        except ValueError as error:
+            fail(str(error))
+        chosen = search_command.plan(settings, area)
+        for line in chosen.lines():
+            out.print(line, markup=False, highlight=False)
+        if dry_run:
+            return
+        search_id = search_command.add(
+            database, pipeline, settings, query, chosen, included_type=type_, language=language, region=region
+        )
+    out.print(
+        f"added search #{search_id}: {len(chosen.cells)} cells; `leadpipe run -o leads.csv` works them"
+        " (or `leadpipe worker`)",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command("export")

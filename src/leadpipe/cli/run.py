@@ -176,5 +176,9 @@ def print_summary(console: Console, summary: Summary, output: Path | None) -> No
     console.print(f"elapsed: {summary.seconds:.1f}s", highlight=False)
 
 
-def export_for(db: Database, names: list[str], output: Path, fmt: export.Format, per_domain: bool) -> int:
-    return export.export(db, output, fmt, per_domain=per_domain, filters=export.Filters(domains=names))
+def export_for(
+    db: Database, names: list[str] | None, output: Path, fmt: export.Format, per_domain: bool
+) -> int:
+    """Export the contacts of the domains ``names``, or of every domain (None)."""
+    filters = export.Filters(domains=names) if names is not None else export.Filters()
+    return export.export(db, output, fmt, per_domain=per_domain, filters=filters)

@@ -48,8 +48,12 @@ class Summary:
     seconds: float = 0.0
 
 
-def input_domains(db: Database, settings: Settings, found: intake.Intake) -> list[str]:
-    """The domains this input stands for: those it names, and those its businesses resolved to."""
+def input_domains(db: Database, settings: Settings, found: intake.Intake | None) -> list[str]:
+    """The domains this input stands for: those it names, and those its businesses resolved to;
+    without an input, every domain the database holds."""
+    if found is None:
+        with db.engine.connect() as connection:
+            return list(connection.execute(select(domains.c.name).order_by(domains.c.id)).scalars())
     rows = found.rows(intake.Added(), allow_private=settings.allow_private_networks)
     if found.kind == "domains":
         return list(dict.fromkeys(row["name"] for row in rows))

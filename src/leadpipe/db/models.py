@@ -103,28 +103,50 @@ class Work:
         )
 
 
-class PlaceSearch(Work, Base):
-    """A Google Maps search: a business type in a location."""
+class Search(Base):
+    """A Google Maps search a person asked for: a query over an area. Its work is its cells."""
 
-    __tablename__ = "place_searches"
+    __tablename__ = "searches"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     query: Mapped[str] = mapped_column(String(500))
-    location: Mapped[str | None] = mapped_column(String(500))
-    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    area: Mapped[str] = mapped_column(String(500))  # as the person named it: a place, a box, a circle
+    south: Mapped[float] = mapped_column(Float)
+    west: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    included_type: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(35))
+    region: Mapped[str | None] = mapped_column(String(2))
+    field_mask: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
-class Place(Work, Base):
-    """One result of a place search, before its details are fetched."""
+class SearchCell(Work, Base):
+    """One Text Search request of a search: a page of the query in one cell of its area.
 
-    __tablename__ = "places"
-    natural_key: ClassVar[tuple[str, ...]] = ("place_id",)
+    The first page of a cell is made when the search is added, or when its parent cell came back full
+    (Google answers at most 60 places a query) and was split in four; the next page when the previous
+    one named it. Each page is committed with its places, so a stopped search pays for none twice.
+    """
+
+    __tablename__ = "search_cells"
+    natural_key: ClassVar[tuple[str, ...]] = ("search_id", "south", "west", "north", "east", "page")
     __extra_args__ = (UniqueConstraint(*natural_key),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    search_id: Mapped[int | None] = mapped_column(ForeignKey("place_searches.id", ondelete="SET NULL"))
-    place_id: Mapped[str] = mapped_column(String(300))
-    name: Mapped[str | None] = mapped_column(String(500))
-    address: Mapped[str | None] = mapped_column(String(1000))
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    search_id: Mapped[int] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(Id)  # the cell page this cell was split from
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    south: Mapped[float] = mapped_column(Float)
+    west: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    page: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    page_token: Mapped[str | None] = mapped_column(Text)
+    found_before: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # the cell's earlier pages
+    places: Mapped[int | None] = mapped_column(Integer)  # places on this page
+    requests: Mapped[int | None] = mapped_column(Integer)  # billed requests this page took
 
 
 class Business(Work, Base):
@@ -139,10 +161,27 @@ class Business(Work, Base):
     place_id: Mapped[str | None] = mapped_column(String(300))
     name: Mapped[str | None] = mapped_column(String(500))
     website: Mapped[str | None] = mapped_column(String(2000))
-    phone: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(100))  # E.164 when it came from Google
     address: Mapped[str | None] = mapped_column(String(1000))
     country: Mapped[str | None] = mapped_column(String(2))
     source: Mapped[str | None] = mapped_column(String(100))
+    # What Google Maps says of a place (none of these for a business from a CSV).
+    street: Mapped[str | None] = mapped_column(String(500))
+    city: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    rating: Mapped[float | None] = mapped_column(Float)
+    review_count: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(200))  # the primary type, as Maps shows it
+    primary_type: Mapped[str | None] = mapped_column(String(100))
+    types: Mapped[list[str] | None] = mapped_column(JSON)
+    business_status: Mapped[str | None] = mapped_column(String(32))
+    maps_url: Mapped[str | None] = mapped_column(String(2000))
+    search_id: Mapped[int | None] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
+    query: Mapped[str | None] = mapped_column(String(500))  # the search that found it first
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # Google's answer, as it came
     domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id", ondelete="SET NULL"), index=True)
 
 
@@ -282,8 +321,8 @@ def _table(model: type[Base]) -> Table:
 
 
 # The tables by name, for the engine's Core statements.
-place_searches = _table(PlaceSearch)
-places = _table(Place)
+searches = _table(Search)
+search_cells = _table(SearchCell)
 businesses = _table(Business)
 domains = _table(Domain)
 sitemap_files = _table(SitemapFile)
@@ -297,10 +336,9 @@ email_checks = _table(EmailCheck)
 # link by.
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     model.__tablename__: model.natural_key
-    for model in (Place, Business, Domain, SitemapFile, Page, Contact, EmailCheck)
+    for model in (SearchCell, Business, Domain, SitemapFile, Page, Contact, EmailCheck)
 }
 
 WORK_TABLES = {
-    table.name: table
-    for table in (place_searches, places, businesses, domains, sitemap_files, pages, contacts)
+    table.name: table for table in (search_cells, businesses, domains, sitemap_files, pages, contacts)
 }

@@ -35,12 +35,18 @@ def insert(
     settings: Settings,
     table: Table,
     rows: Sequence[Mapping[str, Any]],
+    *,
+    refresh: Sequence[str] = (),
 ) -> int:
     """Add records, skipping those whose natural key exists: the one way in for every new record.
 
     A record's status is its consumer stage's curation policy for it (``awaiting`` where a person
-    decides). Returns how many records were new.
+    decides). A record whose natural key exists gets the columns named in ``refresh`` anew, and keeps
+    everything else (its status and curation above all); no two of such ``rows`` may share a key.
+    Returns how many records were new, or with ``refresh``, new or refreshed.
     """
+    if refresh and {"status", "curation"} & set(refresh):
+        raise ValueError("an insert never refreshes a record's status or curation")
     consumer = pipeline.by_table.get(table.name)
     status = None if consumer is None else _initial_status(consumer, settings)
     added = 0
@@ -49,7 +55,7 @@ def insert(
     for row in rows:
         by_keys.setdefault(tuple(row), []).append(row)
     for keys, batch in by_keys.items():
-        if len(batch) >= BULK_ROWS:
+        if len(batch) >= BULK_ROWS and not refresh:
             # In slices: the converted copy of a commit's rows (hundreds of thousands, from a batch of
             # large sitemaps) would otherwise double what the worker holds.
             for start in range(0, len(batch), BULK_SLICE):
@@ -63,11 +69,19 @@ def insert(
             if status is not None and "status" not in keys:
                 for row in values:
                     row["status"] = status(row.get("category"))
-            if db.is_postgres:  # psycopg's executemany reports no count: count the ids returned
-                statement = postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
-                added += len(connection.execute(statement, values).all())
+            dialect = postgresql if db.is_postgres else sqlite
+            statement = dialect.insert(table)
+            if refresh:
+                anew = {name: statement.excluded[name] for name in refresh}
+                statement = statement.on_conflict_do_update(
+                    index_elements=NATURAL_KEYS[table.name], set_=anew
+                )
             else:
-                added += connection.execute(sqlite.insert(table).on_conflict_do_nothing(), values).rowcount
+                statement = statement.on_conflict_do_nothing()
+            if db.is_postgres:  # psycopg's executemany reports no count: count the ids returned
+                added += len(connection.execute(statement.returning(table.c.id), values).all())
+            else:
+                added += connection.execute(statement, values).rowcount
     return added
 
 

@@ -175,6 +175,10 @@ def commit(
                     db, connection, pipeline, settings, replace(output, rows=[*map(_redacted, output.rows)])
                 )
                 fields.setdefault(table, {}).setdefault(item.id, {})[output.link] = linked
+            elif output.refresh:  # alone: one statement may not refresh a record twice (two items' places)
+                write(
+                    db, connection, pipeline, settings, replace(output, rows=[*map(_redacted, output.rows)])
+                )
             else:
                 new_rows.setdefault(output.table, []).extend(map(_redacted, output.rows))
     for target, rows in new_rows.items():
@@ -300,7 +304,7 @@ def write(
         return None
     if not output.rows:
         return None
-    insert(db, connection, pipeline, settings, output.table, output.rows)
+    insert(db, connection, pipeline, settings, output.table, output.rows, refresh=output.refresh)
     if output.link is None:
         return None
     (linked,) = output.rows

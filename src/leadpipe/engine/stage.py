@@ -45,12 +45,15 @@ class Insert:
 
     Rows of a table that a stage consumes start ``pending`` or ``awaiting`` a person, as that stage's
     curation policy says for the row's ``category``. With ``link``, the one row's id (new or found by
-    its natural key) is set in that column of the item (a business's ``domain_id``).
+    its natural key) is set in that column of the item (a business's ``domain_id``). ``refresh`` names
+    the columns a row whose natural key exists gets anew (a place's facts found again); its status and
+    curation are never among them.
     """
 
     table: Table
     rows: Sequence[Mapping[str, Any]]
     link: str | None = None
+    refresh: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

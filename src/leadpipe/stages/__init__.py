@@ -1,5 +1,6 @@
 """The stage graph leadpipe runs: each stage, the records it consumes and what it produces.
 
+    search_cells ──search──▶ businesses (a full cell: four smaller search_cells; a page: the next one)
     businesses ──resolve──▶ domains ──discover──▶ sitemap_files ──import──▶ pages ──scrape──▶ contacts
                                    └──────────── home page (and its links) ──────▶ pages
     contacts ──validate──▶ (each email's validation; its check cached in email_checks)
@@ -15,23 +16,37 @@ from typing import Any
 
 from leadpipe.config import Settings
 from leadpipe.engine.stage import Pipeline
-from leadpipe.stages import discover, resolve, scrape, sitemap_import, validate
+from leadpipe.stages import discover, resolve, scrape, search, sitemap_import, validate
 from leadpipe.web.fetch import Fetcher
 from leadpipe.web.render import Renderer
 
-__all__ = ["PIPELINE", "discover", "load_pipeline", "resolve", "scrape", "sitemap_import", "validate"]
+__all__ = [
+    "PIPELINE",
+    "discover",
+    "load_pipeline",
+    "resolve",
+    "scrape",
+    "search",
+    "sitemap_import",
+    "validate",
+]
 
 
 def _resources(settings: Settings) -> dict[str, Any]:
     fetcher = Fetcher(settings)
-    resources: dict[str, Any] = {"fetcher": fetcher, **validate.resources(settings)}
+    resources: dict[str, Any] = {
+        "fetcher": fetcher,
+        **search.resources(settings),
+        **validate.resources(settings),
+    }
     if settings.render_js:  # the scrape stage renders script shells only when it finds a renderer here
         resources["renderer"] = Renderer(settings, fetcher)
     return resources
 
 
 PIPELINE = Pipeline(
-    [resolve.STAGE, discover.STAGE, sitemap_import.STAGE, scrape.STAGE, validate.STAGE], resources=_resources
+    [search.STAGE, resolve.STAGE, discover.STAGE, sitemap_import.STAGE, scrape.STAGE, validate.STAGE],
+    resources=_resources,
 )
 
 

@@ -8,6 +8,8 @@ from leadpipe.extract.website import normalise
 
 
 async def resolve(item: Item, context: Context) -> Result:
+    if item["business_status"] == "CLOSED_PERMANENTLY":  # as Google Maps says: no one left to write to
+        return Result(outcome="closed_permanently")
     site = normalise(item["website"], allow_private=context.settings.allow_private_networks)
     if site.domain:
         row = {"name": site.domain, "country": item["country"]}
@@ -28,5 +30,5 @@ STAGE = Stage(
     max_runtime_seconds=10,
     max_attempts=3,
     missing_outputs=lambda: (businesses.c.outcome == "domain") & businesses.c.domain_id.is_(None),
-    reads=("website", "country"),
+    reads=("website", "country", "business_status"),
 )
