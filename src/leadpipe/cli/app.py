@@ -223,7 +223,7 @@ def search(
             fail(str(error))
         chosen = search_command.plan(settings, area)
         for line in chosen.lines():
-            out.print(line, markup=False, highlight=False)
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
         if dry_run:
             return
         search_id = search_command.add(

@@ -160,6 +160,17 @@ def _line(report: health.Report, pace: Pace) -> str:
 
 
 def print_summary(console: Console, summary: Summary, output: Path | None) -> None:
+    if summary.businesses:
+        outcomes = ", ".join(f"{count} {outcome}" for outcome, count in summary.businesses.most_common())
+        console.print(
+            f"businesses from map searches: {summary.businesses.total()} ({outcomes})", highlight=False
+        )
+    if summary.saturated:
+        console.print(
+            f"saturated: {summary.saturated} map cells still held Google's 60 places at the smallest cell size"
+            " (LEADPIPE_PLACES_MIN_CELL_KM): places may be missing there",
+            highlight=False,
+        )
     outcomes = ", ".join(
         f"{count} {outcome or 'not finished'}" for outcome, count in summary.domain_outcomes.most_common()
     )

@@ -128,14 +128,14 @@ class Plan:
             f"requests: at least {cells}; up to {unsplit} before any split ({RESULTS_CAP // PAGE_SIZE} pages of"
             f" {PAGE_SIZE} a cell); a cell that comes back with {RESULTS_CAP} places is split in four, down to"
             f" {settings.places_min_cell_km:g} km (LEADPIPE_PLACES_MIN_CELL_KM)",
-            f"cap: {cap} requests for this search (LEADPIPE_PLACES_MAX_REQUESTS),"
-            f" {settings.places_max_requests_per_day} a day (LEADPIPE_PLACES_MAX_REQUESTS_PER_DAY);"
+            f"cap: {cap:,} requests for this search (LEADPIPE_PLACES_MAX_REQUESTS),"
+            f" {settings.places_max_requests_per_day:,} a day (LEADPIPE_PLACES_MAX_REQUESTS_PER_DAY);"
             " at a cap the search stage pauses",
             f"billed as Text Search {self.tier}"
             + (f" (the mask asks for {', '.join(paid)})" if paid else "")
             + f": ${PRICES[self.tier]:.2f} per 1,000 requests, list price of {PRICES_AS_OF}, before the free"
             " monthly allowance",
-            f"worst case: {cap} requests (the cap), ${cap * self.price_per_request:.2f}; without a split: {unsplit}"
+            f"worst case: {cap:,} requests (the cap), ${cap * self.price_per_request:.2f}; without a split: {unsplit}"
             f" requests, ${unsplit * self.price_per_request:.2f}",
         ]
         if self.area.requests:

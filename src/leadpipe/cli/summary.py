@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from leadpipe import intake
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
-from leadpipe.db.models import businesses, contacts, domains, pages, sitemap_files
+from leadpipe.db.models import businesses, contacts, domains, pages, search_cells, sitemap_files
 from leadpipe.engine import health
 from leadpipe.engine.stage import Pipeline
 
@@ -35,6 +35,8 @@ EXIT_WAITING = 3
 class Summary:
     """What a run did, read back from the database."""
 
+    businesses: Counter[str] = field(default_factory=Counter)  # found by map searches, by outcome
+    saturated: int = 0  # map cells full at the smallest size: places may be missing there
     domains: int = 0
     with_sitemaps: int = 0
     pages: int = 0
@@ -100,7 +102,13 @@ def summarise(db: Database, pipeline: Pipeline, settings: Settings, names: list[
                 ).all()
             )
         )
-        for table in (domains, sitemap_files, pages):
+        outcome = func.coalesce(businesses.c.outcome, businesses.c.status)
+        found = select(outcome, func.count()).where(businesses.c.search_id.is_not(None)).group_by(outcome)
+        summary.businesses = Counter(dict(connection.execute(found).all()))
+        summary.saturated = connection.execute(
+            select(func.count()).where(search_cells.c.outcome == "saturated")
+        ).scalar_one()
+        for table in (search_cells, domains, sitemap_files, pages):
             dead = (
                 select(table.c.last_error, func.count())
                 .where(table.c.status == "dead")

@@ -2,7 +2,8 @@
 
 ``PlacesApi`` serves ``POST /v1/places:searchText`` and ``GET /v1/places/{id}`` over a fixed list of
 places (``seeded_city`` makes a realistic one), and enforces the rules of the real API that a client
-can get wrong (see ``/work/shared/reference/third-party-apis.md``, section 1):
+can get wrong, as Google documents them (Places API (New): Text Search, Place Details, field masks,
+usage and billing, and the google.rpc error model):
 
 - the API key comes in ``X-Goog-Api-Key`` or ``?key=``; a missing or unknown one is a 400
   ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID`` (the real front end answers 400, not 403);
@@ -38,6 +39,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,9 +49,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import phonenumbers
 
+from leadpipe.demo.sites import SampleSite
 from leadpipe.demo.web import _QuietServer
 
-__all__ = ["GOOD_KEY", "MAX_RESULTS", "PlacesApi", "Recorded", "seeded_city"]
+__all__ = [
+    "GOOD_KEY",
+    "MAX_RESULTS",
+    "TRADE_TYPES",
+    "PlacesApi",
+    "Recorded",
+    "sample_site_places",
+    "seeded_city",
+]
 
 GOOD_KEY = "demo-places-key"  # the key the fake accepts by default
 MAX_RESULTS = 60  # Text Search's cap across all pages
@@ -208,9 +219,11 @@ INCLUDED_TYPES = frozenset(
         "physiotherapist",
         "real_estate_agency",
         "restaurant",
+        "roofing_contractor",
         "store",
         "supermarket",
         "veterinary_care",
+        "yoga_studio",
     }
 )
 SURNAMES = (
@@ -365,6 +378,72 @@ def seeded_city(
             "primaryType": kind,
         }
         places.append(place)
+    return places
+
+
+# The sample sites' trades as Google types them (primary type, its display name).
+TRADE_TYPES = {
+    "bakery": ("bakery", "Bakery"),
+    "dental": ("dentist", "Dentist"),
+    "plumbing": ("plumber", "Plumber"),
+    "law": ("lawyer", "Lawyer"),
+    "florist": ("florist", "Florist"),
+    "garage": ("car_repair", "Car repair"),
+    "yoga": ("yoga_studio", "Yoga studio"),
+    "optician": ("optician", "Optician"),
+    "roofing": ("roofing_contractor", "Roofing contractor"),
+    "cafe": ("cafe", "Cafe"),
+}
+
+
+def sample_site_places(
+    sites: Sequence[SampleSite], *, center: tuple[float, float] = (52.52, 13.405), seed: int = 5
+) -> list[dict[str, Any]]:
+    """A place for each sample site, within 2 km of ``center``: its name, trade, country, phone and
+    website, so a search finds the businesses whose sites the demo serves."""
+    chooser = random.Random(seed)
+    places = []
+    for site in sites:
+        kind, kind_text = TRADE_TYPES[site.trade]
+        place_id = _place_id(f"leadpipe-sample-site:{site.domain}")
+        latitude, longitude = _moved(center, chooser.uniform(-2, 2), chooser.uniform(-2, 2))
+        city = site.city
+        phone = phonenumbers.parse(sorted(site.phones)[0])
+        street, house, postal_code = (
+            chooser.choice(STREETS),
+            str(chooser.randint(1, 180)),
+            str(chooser.randint(10000, 99999)),
+        )
+        places.append(
+            {
+                "name": f"places/{place_id}",
+                "id": place_id,
+                "displayName": {"text": site.name, "languageCode": "en"},
+                "formattedAddress": f"{street} {house}, {postal_code} {city}",
+                "addressComponents": [
+                    _component(house, house, ["street_number"]),
+                    _component(street, street, ["route"]),
+                    _component(city, city, ["locality", "political"]),
+                    _component(site.country, site.country, ["country", "political"], "en"),
+                    _component(postal_code, postal_code, ["postal_code"]),
+                ],
+                "location": {"latitude": round(latitude, 7), "longitude": round(longitude, 7)},
+                "internationalPhoneNumber": phonenumbers.format_number(
+                    phone, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+                ),
+                "nationalPhoneNumber": phonenumbers.format_number(
+                    phone, phonenumbers.PhoneNumberFormat.NATIONAL
+                ),
+                "websiteUri": f"http://{site.domain}/",
+                "googleMapsUri": _maps_uri(place_id),
+                "rating": round(chooser.uniform(3.5, 5.0), 1),
+                "userRatingCount": chooser.randint(3, 400),
+                "types": [kind, "point_of_interest", "establishment"],
+                "primaryType": kind,
+                "primaryTypeDisplayName": {"text": kind_text, "languageCode": "en-US"},
+                "businessStatus": "OPERATIONAL",
+            }
+        )
     return places
 
 
@@ -727,6 +806,9 @@ class PlacesApi:
         keys: Collection[str] = (GOOD_KEY,),
     ) -> None:
         self.keys = frozenset(keys)
+        self.delay = (
+            0.0  # seconds before each answer: a real API's latency, for a test to stop a search mid-way
+        )
         self.requests: list[Recorded] = []
         self.billed: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -822,6 +904,8 @@ class PlacesApi:
                             return query[name][0]
                     return None
 
+                if api.delay:
+                    time.sleep(api.delay)
                 key = self.headers.get("X-Goog-Api-Key") or first("key")
                 mask = self.headers.get("X-Goog-FieldMask") or first("fields", "$fields")
                 status, payload = api._answer(self.command, target.path, key, mask, self._read_body(), query)

@@ -60,6 +60,14 @@ class SampleSite:
     def contact_path(self) -> str:
         return COUNTRIES[self.country][1]
 
+    @property
+    def trade(self) -> str:
+        return self.domain.split("-", 1)[0]
+
+    @property
+    def city(self) -> str:
+        return COUNTRIES[self.country][4]
+
 
 def known_contacts(sites: Iterable[SampleSite]) -> set[tuple[str, str, str]]:
     """Every (domain, kind, value) the sites really offer: what an export is checked against."""
