@@ -133,7 +133,7 @@ def test_a_search_killed_half_way_resumes_and_pays_for_no_page_twice(db_url: str
         api.delay = 0
         finished(leadpipe(db_url, api, None, "worker", "--stage", "search", "--until-idle"))
         with db.engine.connect() as connection:
-            outcomes = Counter(
+            outcomes: Counter[str] = Counter(
                 dict(
                     connection.execute(
                         select(search_cells.c.status, func.count()).group_by(search_cells.c.status)
