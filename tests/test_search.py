@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from typer.testing import CliRunner
 
 from leadpipe.cli import search as search_command
@@ -21,6 +21,7 @@ from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import businesses, search_cells, stage_pauses
 from leadpipe.demo.places import GOOD_KEY, PlacesApi, seeded_city
+from leadpipe.engine import health
 from leadpipe.extract.places import business_from_place
 from leadpipe.stages import PIPELINE
 from leadpipe.web.places import LEAD_FIELDS, PlacesClient, Rectangle, search_mask, search_tier
@@ -343,3 +344,20 @@ def test_a_search_made_again_updates_the_facts_and_keeps_what_a_person_decided(
     assert {key: (row["status"], row["curation"]) for key, row in now.items()} == decided
     assert all(row["rating"] == 1.0 and row["name"].endswith("(new)") for row in now.values())
     assert all(row["search_id"] == first[key]["search_id"] for key, row in now.items())
+
+
+def test_status_names_a_page_whose_next_page_never_appeared(db: Database, places_settings: Settings) -> None:
+    add_search(db, places_settings, "dentist", area=Rectangle.around(*BUSY, 1.0))
+    search_only(db, places_settings)
+    assert search_health(db, places_settings).missing_outputs == 0
+    with db.begin() as connection:
+        lost = connection.execute(
+            select(func.max(search_cells.c.id)).where(search_cells.c.page == 2)
+        ).scalar_one()
+        assert lost is not None
+        connection.execute(delete(search_cells).where(search_cells.c.id == lost))
+    assert search_health(db, places_settings).missing_outputs == 1
+
+
+def search_health(db: Database, settings: Settings) -> health.StageHealth:
+    return next(stage for stage in health.check(db, PIPELINE, settings).stages if stage.name == "search")

@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import database_now
@@ -201,6 +201,23 @@ def _split(item: Item, cell: Rectangle, outcome: str, *, requests: int) -> Resul
     return Result(outcome, {"requests": requests}, [Insert(search_cells, quarters)])
 
 
+def _no_follower() -> ColumnElement[bool]:
+    """Done pages whose next page, or whose quarters, never appeared."""
+    cells, follower = search_cells, search_cells.alias("follower")
+    next_page = exists().where(
+        follower.c.search_id == cells.c.search_id,
+        follower.c.south == cells.c.south,
+        follower.c.west == cells.c.west,
+        follower.c.north == cells.c.north,
+        follower.c.east == cells.c.east,
+        follower.c.page == cells.c.page + 1,
+    )
+    quarters = exists().where(follower.c.parent_id == cells.c.id)
+    return ((cells.c.outcome == "next_page") & ~next_page) | (
+        cells.c.outcome.in_(["split", "page_token_refused"]) & ~quarters
+    )
+
+
 def resources(settings: Settings) -> dict[str, Any]:
     return {"places": PlacesClient(settings)}
 
@@ -217,6 +234,7 @@ STAGE = Stage(
     max_attempts=6,
     backoff=Backoff(base=5, cap=600),
     context=_load_search,
+    missing_outputs=_no_follower,
     reads=(
         "search_id",
         "parent_id",
