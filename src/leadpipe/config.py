@@ -191,6 +191,15 @@ class Settings(BaseSettings):
         default=0.25, gt=0, description="a full cell this small is not split again, and is reported saturated"
     )
 
+    # Alerts that push (the notifier of `leadpipe serve` and `leadpipe worker`).
+    alert_webhook_url: SecretStr | None = Field(
+        default=None, description="post each incident, and its end, to this URL (off when unset)"
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_… : sign the posts as Standard Webhooks does"
+    )
+    alert_check_seconds: float = Field(default=15.0, gt=0, description="how often the notifier looks")
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the redaction of logs and messages (which
         finds the credentials in the database and proxy URLs itself: ``logs.url_secrets``)."""

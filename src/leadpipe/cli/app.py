@@ -43,6 +43,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys for the HTTP API and the dashboard.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 # Off a terminal (a pipe, a CI log) Rich would wrap at 80 columns; keep report lines whole there.
 out = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
@@ -388,6 +390,96 @@ def status(
         _print_report(report)
     if check and not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def doctor(db: DbOption = None) -> None:
+    """Check everything and say what to do: dead and missing workers, stages without a consumer or
+    stalled, expired leases, missing downstream records, error-rate jumps, paused stages. Exit 1 on
+    any error."""
+    from leadpipe.engine import health
+
+    with opened(db) as (settings, database, pipeline):
+        problems = health.doctor(database, pipeline, settings)
+    styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
+    for problem in problems:
+        where = f"{problem.stage}: " if problem.stage else ""
+        out.print(f"[{styles[problem.level]}]{problem.level}[/] {where}", end="")
+        out.print(problem.message, markup=False, highlight=False, soft_wrap=True)
+    if not problems:
+        out.print("[green]all clear[/]: every stage with work has a live worker completing it")
+    if any(problem.level == "error" for problem in problems):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port to listen on.")] = 8000,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Serve the API and dashboard only; workers run elsewhere.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """The HTTP API (/api/v1, its schema at /api/v1/openapi.json), the dashboard, /healthz, /readyz and
+    /metrics; with the stage workers in the same process unless --no-workers. Needs an API key
+    (`leadpipe keys create`) for everything but the health checks."""
+    from leadpipe.cli.serve import serve as serve_forever
+
+    with opened(db) as (settings, database, pipeline):
+        out.print(
+            f"serving http://{host}:{port}/ (API: /api/v1/docs) on {database.display_url}", markup=False
+        )
+        run_engine(serve_forever(settings, database, pipeline, host, port, workers=not no_workers))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses it.")],
+    scope: Annotated[
+        str, typer.Option("--scope", help="read (look only) or admin (change things too).")
+    ] = "read",
+    db: DbOption = None,
+) -> None:
+    """Make an API key; it is shown once, here, and kept only as a hash."""
+    from leadpipe.server import keys
+
+    with opened(db) as (_, database, _):
+        try:
+            secret = keys.create(database, name, scope)
+        except keys.KeyError_ as error:
+            fail(str(error))
+    print(secret)  # plain, for a script to capture; never logged
+    err.print(f"key {name!r} ({scope}) made: keep it now, it cannot be shown again", markup=False)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """Every key: name, scope, its first characters, when made, last used and revoked."""
+    from leadpipe.server import keys
+
+    with opened(db) as (_, database, _):
+        rows = keys.listed(database)
+    table = Table(title="API keys", title_justify="left")
+    for heading in ("name", "scope", "starts with", "created", "last used", "revoked"):
+        table.add_column(heading)
+    for row in rows:
+        table.add_row(
+            row["name"], row["scope"], row["prefix"] + "…",
+            *(f"{row[field]:%Y-%m-%d %H:%M}" if row[field] else "-" for field in ("created_at", "last_used_at", "revoked_at")),
+        )  # fmt: skip
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")], db: DbOption = None) -> None:
+    """Revoke a key: it, and every dashboard session made with it, stop working at once."""
+    from leadpipe.server import keys
+
+    with opened(db) as (_, database, _):
+        if not keys.revoke(database, name):
+            fail(f"no key in use is named {name!r}")
+    out.print(f"key {name!r} revoked", markup=False)
 
 
 def _print_report(report: health.Report) -> None:

@@ -316,6 +316,75 @@ class EmailCheck(Base):
     checked_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+SCOPES = ("read", "admin")
+
+
+class ApiKey(Base):
+    """A key to the HTTP API and the dashboard. Only its hash is kept; the key is shown once."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("key_hash"),
+        CheckConstraint(f"scope IN ({_in(SCOPES)})", name="scope"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64))  # SHA-256: a key is 256 random bits, no salt needed
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class DashboardSession(Base):
+    """A dashboard sign-in: the cookie's hash, the key it was made with, its CSRF token."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class SignInFailure(Base):
+    """A failed dashboard sign-in, by the address it came from: the rate limit counts these."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_address_at", "address", "at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Incident(Base):
+    """A problem the health check names (a stalled stage, a stage without a consumer …), from when it
+    was first seen until it cleared: the notifier posts once for each, and once when it clears."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))  # kind and stage: one open incident per key
+    message: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(Timestamp)
+    cleared_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    opened_sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    cleared_sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    __table_args__ = (
+        # At most one open incident per key, whichever process sees it first.
+        Index(
+            "uq_incidents_open_key",
+            "key",
+            unique=True,
+            postgresql_where=text("cleared_at IS NULL"),
+            sqlite_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -331,6 +400,10 @@ contacts = _table(Contact)
 workers = _table(WorkerRow)
 stage_pauses = _table(StagePause)
 email_checks = _table(EmailCheck)
+api_keys = _table(ApiKey)
+dashboard_sessions = _table(DashboardSession)
+sign_in_failures = _table(SignInFailure)
+incidents = _table(Incident)
 
 # The natural key of each table that has one, by table name: what the engine's inserts skip on and
 # link by.

@@ -29,6 +29,9 @@ class Problem:
     level: Level
     stage: str | None
     message: str
+    # What is wrong, for alerts and metrics: stalled, no_consumer, expired_leases, missing_outputs,
+    # dead_items, paused, awaiting, dead_worker, orphaned.
+    kind: str = ""
 
 
 @dataclass
@@ -121,6 +124,7 @@ def _orphaned_queues(connection: Connection, pipeline: Pipeline) -> list[Problem
                     "error",
                     None,
                     f"{waiting} {name} records wait but no stage of this pipeline consumes {name}",
+                    "orphaned",
                 )
             )
     return found
@@ -172,6 +176,7 @@ def _dead_worker_problem(worker: DeadWorker) -> Problem:
         None,
         f"worker {worker.id} (host {worker.host}, pid {worker.pid}) is dead: its process is gone, "
         f"last heard of {duration(worker.last_seen_seconds)} ago; {left}",
+        "dead_worker",
     )
 
 
@@ -235,16 +240,21 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
     name = health.name
     found: list[Problem] = []
 
-    def say(level: Level, message: str) -> None:
-        found.append(Problem(level, name, message))
+    def say(level: Level, message: str, kind: str) -> None:
+        found.append(Problem(level, name, message, kind))
 
     if health.paused:
-        say("notice", f"paused: {health.paused}; its items wait. Resume with `leadpipe resume {name}`")
+        say(
+            "notice",
+            f"paused: {health.paused}; its items wait. Resume with `leadpipe resume {name}`",
+            "paused",
+        )
     if health.counts["awaiting"]:
         say(
             "notice",
             f"{health.counts['awaiting']} items await a person's selection: "
             f"`leadpipe select {name} --where …` or `--all`",
+            "awaiting",
         )
     if health.pending_now and not health.paused:
         waited = duration(health.oldest_eligible_seconds or 0)
@@ -253,6 +263,7 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
                 "notice",
                 f"{health.pending_now} items are ready (oldest for {waited}) and no worker is running: "
                 "resume with `leadpipe worker`",
+                "no_consumer",
             )
         elif not health.live_workers:
             serving = sorted({stage for worker in live for stage in worker.stages})
@@ -261,12 +272,14 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
                 f"{health.pending_now} items are ready (oldest for {waited}) but none of the "
                 f"{len(live)} live workers serves this stage (they serve: {', '.join(serving) or 'nothing'}): "
                 f"start `leadpipe worker --stage {name}`",
+                "no_consumer",
             )
         elif not health.completed_recently and (health.oldest_eligible_seconds or 0) > settings.stall_seconds:
             say(
                 "error",
                 f"stalled: {health.pending_now} items ready for {waited} and none completed in the last "
                 f"{int(RECENT.total_seconds() // 60)} minutes although {health.live_workers} workers serve it",
+                "stalled",
             )
     if health.expired_leases:
         overdue = (health.oldest_expiry_seconds or 0) > 3 * settings.heartbeat_seconds
@@ -275,24 +288,28 @@ def _problems(health: StageHealth, live: list[LiveWorker], settings: Settings) -
                 "error",
                 f"{health.expired_leases} items hold leases that expired "
                 f"{duration(health.oldest_expiry_seconds or 0)} ago and were not taken back",
+                "expired_leases",
             )
         elif not live:
             say(
                 "notice",
                 f"{health.expired_leases} items were left running by a worker that stopped; "
                 "the next `leadpipe worker` takes them back",
+                "expired_leases",
             )
     if health.counts["dead"]:
         say(
             "warning",
             f"{health.counts['dead']} items are dead (latest error: {health.last_error}); "
             f"retry them with `leadpipe requeue {name} --dead`",
+            "dead_items",
         )
     if health.missing_outputs:
         say(
             "error",
             f"{health.missing_outputs} items are done but their downstream records never appeared "
             f"(e.g. {', '.join(health.missing_examples)})",
+            "missing_outputs",
         )
     return found
 
@@ -305,3 +322,71 @@ def duration(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def unready(report: Report) -> list[Problem]:
+    """What keeps the system from being ready (``/readyz``, the notifier): every error the report
+    names, and each stage with ready work that no live worker serves, even when no worker runs at all
+    (which the command line only notes, as `leadpipe run` works the stages itself)."""
+    found = [problem for problem in report.problems if problem.level == "error"]
+    for stage in report.stages:
+        named = any(problem.stage == stage.name for problem in found)
+        if stage.pending_now and not stage.paused and not stage.live_workers and not named:
+            waited = duration(stage.oldest_eligible_seconds or 0)
+            found.append(
+                Problem(
+                    "error",
+                    stage.name,
+                    f"no consumer: {stage.pending_now} items ready (oldest for {waited}) and no live worker"
+                    f" serves this stage: start `leadpipe worker --stage {stage.name}` or `leadpipe serve`",
+                    "no_consumer",
+                )
+            )
+    return found
+
+
+ERROR_WINDOW = timedelta(minutes=15)
+ERROR_BASELINE = timedelta(hours=2)
+
+
+def doctor(db: Database, pipeline: Pipeline, settings: Settings) -> list[Problem]:
+    """Everything `leadpipe status` names, what keeps the system from being ready, and each stage
+    whose error rate jumped: the share of its items that failed in the last 15 minutes against the
+    two hours before (at least five failures, and twice the share)."""
+    report = check(db, pipeline, settings)
+    found = list(report.problems)
+    found += [problem for problem in unready(report) if problem not in found]
+    with db.read() as connection:
+        moment = database_now(connection)
+        for stage in pipeline:
+            jump = _error_jump(connection, stage, moment)
+            if jump is not None:
+                found.append(Problem("error", stage.name, jump, "error_rate"))
+    return found
+
+
+def _error_jump(connection: Connection, stage: Stage, moment: datetime) -> str | None:
+    table = stage.table
+
+    def share(start: datetime, end: datetime) -> tuple[int, int]:
+        failed = connection.execute(
+            select(func.count()).where(table.c.last_error_at >= start, table.c.last_error_at < end)
+        ).scalar_one()
+        finished = connection.execute(
+            select(func.count()).where(
+                table.c.status == "done", table.c.finished_at >= start, table.c.finished_at < end
+            )
+        ).scalar_one()
+        return int(failed), int(finished)
+
+    failed, finished = share(moment - ERROR_WINDOW, moment + timedelta(seconds=1))
+    before_failed, before_finished = share(moment - ERROR_WINDOW - ERROR_BASELINE, moment - ERROR_WINDOW)
+    now_share = failed / max(1, failed + finished)
+    before_share = before_failed / max(1, before_failed + before_finished)
+    if failed < 5 or now_share < 2 * before_share or now_share < 0.1:
+        return None
+    return (
+        f"error rate jumped: {failed} of {failed + finished} items failed in the last 15 minutes "
+        f"({now_share:.0%}, against {before_share:.0%} in the two hours before); see their reasons with "
+        f"`leadpipe status` and the item's last_error, and check the sites or services it calls"
+    )

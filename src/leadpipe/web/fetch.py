@@ -33,6 +33,7 @@ import re
 import socket
 import ssl
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -312,6 +313,26 @@ class _GuardedNetwork(httpcore.AsyncNetworkBackend):
         return await self._network.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
 
 
+class Timings:
+    """How long answers took, by status class ("2xx" … "5xx", "error" for none): counts in buckets,
+    for ``/metrics`` to read as a histogram."""
+
+    BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, list[int]] = {}  # per class, answers at or under each bucket's bound
+        self.counts: Counter[str] = Counter()
+        self.sums: dict[str, float] = {}
+
+    def note(self, kind: str, seconds: float) -> None:
+        counts = self.buckets.setdefault(kind, [0] * len(self.BUCKETS))
+        for position, bound in enumerate(self.BUCKETS):
+            if seconds <= bound:
+                counts[position] += 1
+        self.counts[kind] += 1
+        self.sums[kind] = self.sums.get(kind, 0.0) + seconds
+
+
 class Fetcher:
     """One per worker process; shares connections, host slots and robots.txt across handlers."""
 
@@ -322,6 +343,7 @@ class Fetcher:
         self._all = asyncio.Semaphore(settings.http_concurrency)
         self.in_flight = 0  # requests sent and not yet answered in full
         self.requests = 0  # requests answered (or failed), since the fetcher was made
+        self.timings = Timings()
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._next_at: dict[str, float] = {}
         self._robots: dict[str, Robots] = {}
@@ -524,7 +546,13 @@ class Fetcher:
             delay = await self._check_robots(url) if obey_robots and self.settings.obey_robots else 0.0
             try:
                 async with self._slot(host, delay):
-                    response = await self._request(url, max_bytes, sink)
+                    sent = time.monotonic()
+                    try:
+                        response = await self._request(url, max_bytes, sink)
+                    except FetchError:
+                        self.timings.note("error", time.monotonic() - sent)
+                        raise
+                    self.timings.note(f"{response.status // 100}xx", time.monotonic() - sent)
             except NetworkError as error:
                 error.url = url
                 raise

@@ -1,0 +1,437 @@
+"""``/api/v1``: the records, curation, submissions, searches, exports and the stages, over HTTP.
+
+Each route does what the matching command does, through the same functions (intake, curation, the
+queue's requeue, pause, export, the search plan): one set of rules, whichever door a request comes
+in by. Routes run in the server's thread pool, each with its own short transaction.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Table, asc, desc, false, func, or_, select
+from starlette.background import BackgroundTask
+
+from leadpipe import export, intake
+from leadpipe.config import Settings
+from leadpipe.db.connect import Database
+from leadpipe.db.models import (
+    businesses,
+    contacts,
+    domains,
+    pages,
+    search_cells,
+    searches,
+    sitemap_files,
+)
+from leadpipe.engine import curation, health, queue
+from leadpipe.engine.pause import pause_stage, resume_stage
+from leadpipe.engine.stage import Pipeline, Stage
+from leadpipe.server.auth import Key, admin, reader
+
+__all__ = ["RECORDS", "router"]
+
+router = APIRouter(prefix="/api/v1")
+
+# The record types, by the name their routes take.
+RECORDS: dict[str, Table] = {
+    "searches": searches,
+    "search-cells": search_cells,
+    "businesses": businesses,
+    "domains": domains,
+    "sitemap-files": sitemap_files,
+    "pages": pages,
+    "contacts": contacts,
+}
+HIDDEN = frozenset({"lease_token", "key_hash"})  # never leaves the database
+MAX_IDS = 10_000  # ids one curation or requeue request may name
+MAX_LINES = 10_000  # lines one submission may hold
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_FILTERS = 20
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _stage(request: Request, name: str) -> Stage:
+    pipeline: Pipeline = request.app.state.pipeline
+    try:
+        return pipeline[name]
+    except KeyError as problem:
+        raise HTTPException(404, str(problem.args[0])) from None
+
+
+def _fields(table: Table) -> list[Any]:
+    return [column for column in table.c if column.name not in HIDDEN]
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in row.items()}
+
+
+class Page(BaseModel):
+    total: int = Field(description="records matching the filters, in all")
+    limit: int
+    offset: int
+    next_after: int | None = Field(None, description="with sort=id: the `after` of the next page")
+    items: list[dict[str, Any]]
+
+
+def _lister(record: str, table: Table) -> Any:
+    def list_records(
+        request: Request,
+        _: Annotated[Key, Depends(reader)],
+        where: Annotated[
+            list[str],
+            Query(
+                description="column=value or column!=value (`null` for none); repeatable, ANDed",
+                max_length=MAX_FILTERS,
+            ),
+        ] = [],  # noqa: B006 (FastAPI copies it)
+        sort: Annotated[str, Query(description="a column, `-column` for descending", max_length=100)] = "id",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        after: Annotated[
+            int | None, Query(description="cursor: records after this id (with sort=id)", ge=0, le=2**62)
+        ] = None,
+    ) -> Page:
+        hidden = [text for text in where if text.partition("=")[0].rstrip("!").strip() in HIDDEN]
+        if hidden:
+            raise HTTPException(400, f"cannot filter by {hidden[0]!r}")
+        try:
+            chosen = curation.where_clause(table, [], where, everything=True)
+        except curation.CurationError as problem:
+            raise HTTPException(400, str(problem).replace("--where", "where")) from None
+        name = sort.removeprefix("-")
+        if name not in table.c or name in HIDDEN:
+            raise HTTPException(
+                400, f"cannot sort {record} by {name!r}: name a column of {table.name}, `-` for descending"
+            )
+        order = desc(table.c[name]) if sort.startswith("-") else asc(table.c[name])
+        query = select(*_fields(table)).where(chosen)
+        if after is not None:
+            if sort != "id":
+                raise HTTPException(400, "`after` pages by id: use it with sort=id")
+            query = query.where(table.c.id > after)
+        with _db(request).engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(table).where(chosen)).scalar_one()
+            found = connection.execute(query.order_by(order, table.c.id).limit(limit).offset(offset))
+            rows = [_row(row) for row in found.mappings()]
+        next_after = rows[-1]["id"] if sort == "id" and len(rows) == limit else None
+        return Page(total=total, limit=limit, offset=offset, next_after=next_after, items=rows)
+
+    return list_records
+
+
+def _getter(record: str, table: Table) -> Any:
+    def get_record(
+        request: Request,
+        record_id: Annotated[int, PathParam(ge=1, le=2**62)],
+        _: Annotated[Key, Depends(reader)],
+    ) -> dict[str, Any]:
+        with _db(request).engine.connect() as connection:
+            row = (
+                connection.execute(select(*_fields(table)).where(table.c.id == record_id)).mappings().first()
+            )
+        if row is None:
+            raise HTTPException(404, f"no record of {record} has the id {record_id}")
+        return _row(row)
+
+    return get_record
+
+
+# Each record type its own two routes, with fixed paths: no parameter in a path can shadow another route.
+for _name, _table in RECORDS.items():
+    router.add_api_route(
+        f"/{_name}", _lister(_name, _table), methods=["GET"], tags=["records"],
+        summary=f"List {_name}: filters, sorting, pagination and the total", operation_id=f"list_{_name.replace('-', '_')}",
+    )  # fmt: skip
+    router.add_api_route(
+        f"/{_name}/{{record_id}}", _getter(_name, _table), methods=["GET"], tags=["records"],
+        summary=f"One of the {_name} by id", operation_id=f"get_{_name.replace('-', '_')}",
+    )  # fmt: skip
+
+
+class Selection(BaseModel):
+    ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list, max_length=MAX_IDS)
+    where: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=MAX_FILTERS)
+    all: bool = False
+
+
+class Decision(Selection):
+    refresh: bool = Field(False, description="select only: queue finished items again too")
+
+
+class Changed(BaseModel):
+    stage: str
+    queued: int
+    taken_back: int
+    recorded: int
+    message: str
+
+
+def _decider(decision: str) -> Any:
+    def decide(
+        request: Request,
+        stage: Annotated[str, PathParam(max_length=64)],
+        body: Decision,
+        _: Annotated[Key, Depends(admin)],
+    ) -> Changed:
+        chosen_stage = _stage(request, stage)
+        try:
+            chosen = curation.where_clause(chosen_stage.table, body.ids, body.where, body.all)
+        except curation.CurationError as problem:
+            said = str(problem).replace("--where", "where").replace("--id N", "ids").replace("--all", "all")
+            raise HTTPException(400, said) from None
+        db = _db(request)
+        with db.begin() as connection:
+            if decision == "select":
+                changed = curation.select_items(db, connection, chosen_stage, chosen, body.refresh)
+            elif decision == "reject":
+                changed = curation.reject_items(db, connection, chosen_stage, chosen)
+            else:
+                changed = curation.unselect_items(db, connection, chosen_stage, chosen)
+        return Changed(
+            stage=chosen_stage.name,
+            queued=changed.queued,
+            taken_back=changed.taken_back,
+            recorded=changed.recorded,
+            message=str(changed),
+        )
+
+    return decide
+
+
+for _decision, _summary in (
+    ("select", "Select items of a stage: those awaiting a person are queued"),
+    ("reject", "Reject items of a stage: those not yet started leave the queue"),
+    ("unselect", "Undo a selection of items not yet started"),
+):
+    router.add_api_route(
+        f"/stages/{{stage}}/{_decision}", _decider(_decision), methods=["POST"], tags=["curation"],
+        summary=_summary, operation_id=f"{_decision}_items",
+    )  # fmt: skip
+
+
+class Requeue(BaseModel):
+    ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list, max_length=MAX_IDS)
+    dead: bool = Field(False, description="every dead item of the stage")
+
+
+@router.post(
+    "/stages/{stage}/requeue", tags=["stages"], summary="Send dead (or finished) items back to the queue"
+)
+def requeue(
+    request: Request,
+    stage: Annotated[str, PathParam(max_length=64)],
+    body: Requeue,
+    _: Annotated[Key, Depends(admin)],
+) -> dict[str, Any]:
+    table = _stage(request, stage).table
+    if not body.dead and not body.ids:
+        raise HTTPException(400, "name the items: dead=true, or ids")
+    named = [table.c.status == "dead"] if body.dead else []
+    if body.ids:
+        named.append(table.c.id.in_(body.ids))
+    db = _db(request)
+    with db.begin() as connection:
+        count = queue.requeue(db, connection, table, or_(false(), *named))
+    return {"stage": stage, "queued": count}
+
+
+class Pause(BaseModel):
+    reason: str = Field("paused by hand", min_length=1, max_length=500)
+
+
+@router.post(
+    "/stages/{stage}/pause", tags=["stages"], summary="Pause a stage: its items wait, nothing is claimed"
+)
+def pause(
+    request: Request,
+    stage: Annotated[str, PathParam(max_length=64)],
+    body: Pause,
+    key: Annotated[Key, Depends(admin)],
+) -> dict[str, Any]:
+    name = _stage(request, stage).name
+    with _db(request).begin() as connection:
+        paused = pause_stage(connection, name, body.reason, by=f"api key {key.name}")
+    return {"stage": name, "paused": True, "was_paused": not paused}
+
+
+@router.post("/stages/{stage}/resume", tags=["stages"], summary="Resume a paused stage")
+def resume(
+    request: Request, stage: Annotated[str, PathParam(max_length=64)], _: Annotated[Key, Depends(admin)]
+) -> dict[str, Any]:
+    name = _stage(request, stage).name
+    with _db(request).begin() as connection:
+        resumed = resume_stage(connection, name)
+    return {"stage": name, "paused": False, "was_paused": resumed}
+
+
+@router.get("/stages", tags=["stages"], summary="Each stage's counts and problems, and the live workers")
+def stages(request: Request, _: Annotated[Key, Depends(reader)]) -> dict[str, Any]:
+    pipeline: Pipeline = request.app.state.pipeline
+    report = health.check(_db(request), pipeline, _settings(request))
+    answer: dict[str, Any] = _jsonable(report.to_dict())
+    return answer
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+class Submission(BaseModel):
+    lines: list[Annotated[str, Field(max_length=4000)]] = Field(
+        min_length=1, max_length=MAX_LINES, description="domains or URLs, one each, as in a text file"
+    )
+    refresh: bool = Field(False, description="queue known domains again")
+
+
+class IntakeReport(BaseModel):
+    kind: str
+    new: int
+    known: int
+    repeated: int
+    refreshed: int
+    notes: list[str]
+    skipped: list[str]
+    skipped_count: int
+
+
+@router.post("/inputs", tags=["inputs"], summary="Add domains or URLs, with a report of every line")
+def submit(request: Request, body: Submission, _: Annotated[Key, Depends(admin)]) -> IntakeReport:
+    text = "".join(line.replace("\r", " ").replace("\n", " ") + "\n" for line in body.lines)
+    return _add(request, text.encode("utf-8"), ".txt", body.refresh)
+
+
+@router.post(
+    "/inputs/upload", tags=["inputs"], summary="Upload a text file of domains or a CSV of businesses"
+)
+def upload(
+    request: Request,
+    file: Annotated[
+        UploadFile, File(description="UTF-8 (or UTF-16/32 with a BOM) text or CSV, at most 20 MB")
+    ],
+    _: Annotated[Key, Depends(admin)],
+    refresh: bool = False,
+) -> IntakeReport:
+    data = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    suffix = ".csv" if (file.filename or "").lower().endswith(".csv") else ".txt"
+    return _add(request, data, suffix, refresh)
+
+
+def _add(request: Request, data: bytes, suffix: str, refresh: bool) -> IntakeReport:
+    pipeline: Pipeline = request.app.state.pipeline
+    with tempfile.TemporaryDirectory(prefix="leadpipe-upload-") as folder:
+        path = Path(folder) / f"input{suffix}"
+        path.write_bytes(data)
+        try:
+            found = intake.read(path)
+            added = intake.add(_db(request), pipeline, _settings(request), found, refresh=refresh)
+        except intake.IntakeError as problem:
+            raise HTTPException(400, str(problem).replace(str(path), "the input")) from None
+    return IntakeReport(
+        kind=found.kind,
+        new=added.new,
+        known=added.known,
+        repeated=added.repeated,
+        refreshed=added.refreshed,
+        notes=added.notes,
+        skipped=added.skipped,
+        skipped_count=added.skipped_count,
+    )
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=500)
+    area: str | None = Field(None, max_length=200, description="an area by name (one Text Search finds it)")
+    bbox: tuple[float, float, float, float] | None = Field(None, description="south, west, north, east")
+    near: tuple[float, float] | None = Field(None, description="latitude, longitude, with radius_km")
+    radius_km: float | None = Field(None, gt=0.05, le=500)
+    type: str | None = Field(None, max_length=100)
+    language: str | None = Field(None, max_length=35)
+    region: str | None = Field(None, min_length=2, max_length=2)
+    dry_run: bool = False
+
+
+@router.post("/searches", tags=["searches"], summary="Plan and add a Google Maps search over an area")
+def add_search(request: Request, body: SearchRequest, _: Annotated[Key, Depends(admin)]) -> dict[str, Any]:
+    from leadpipe.cli import search as search_command
+
+    settings = _settings(request)
+    named = [body.area is not None, body.bbox is not None, body.near is not None]
+    if named.count(True) != 1 or (body.near is None) != (body.radius_km is None):
+        raise HTTPException(400, "name the area with one of area, bbox, or near with radius_km")
+    try:
+        if body.area is not None:
+            area = search_command.area_by_name(settings, body.area, body.language, body.region)
+        elif body.bbox is not None:
+            area = search_command.Area(
+                search_command.Rectangle(*body.bbox), "the box " + ",".join(map(str, body.bbox))
+            )
+        else:
+            assert body.near is not None and body.radius_km is not None
+            circle = search_command.Rectangle.around(*body.near, body.radius_km)
+            area = search_command.Area(circle, f"{body.radius_km:g} km around {body.near[0]},{body.near[1]}")
+    except ValueError as problem:
+        raise HTTPException(400, str(problem)) from None
+    plan = search_command.plan(settings, area)
+    search_id = None
+    if not body.dry_run:
+        pipeline: Pipeline = request.app.state.pipeline
+        search_id = search_command.add(
+            _db(request), pipeline, settings, body.query, plan,
+            included_type=body.type, language=body.language, region=body.region,
+        )  # fmt: skip
+    return {"search_id": search_id, "cells": len(plan.cells), "tier": plan.tier, "plan": plan.lines()}
+
+
+@router.get(
+    "/exports/contacts",
+    tags=["exports"],
+    summary="The contacts, with the list's filters, as CSV, JSON lines or XLSX",
+    response_class=FileResponse,
+)
+def export_contacts(
+    request: Request,
+    _: Annotated[Key, Depends(reader)],
+    format: Literal["csv", "jsonl", "xlsx"] = "csv",
+    per_domain: bool = False,
+    kind: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    validation: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    domain: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
+) -> FileResponse:
+    folder = tempfile.mkdtemp(prefix="leadpipe-export-")
+    path = Path(folder) / f"contacts.{format}"
+    filters = export.Filters(kinds=kind, validations=validation, domains=domain)
+    export.export(_db(request), path, format, per_domain=per_domain, filters=filters)
+    media = {
+        "csv": "text/csv; charset=utf-8",
+        "jsonl": "application/x-ndjson",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }[format]
+
+    def clean() -> None:
+        path.unlink(missing_ok=True)
+        Path(folder).rmdir()
+
+    return FileResponse(path, media_type=media, filename=path.name, background=BackgroundTask(clean))
