@@ -43,8 +43,7 @@ def run(count: int, clusters: int, cell_km: float, min_cell_km: float, folder: P
         place["id"]
         for place in places
         if place["primaryType"] == "dentist"
-        and box.south <= place["location"]["latitude"] <= box.north
-        and box.west <= place["location"]["longitude"] <= box.east
+        and box.holds(place["location"]["latitude"], place["location"]["longitude"])
     }
     api = PlacesApi(places).start()
     url = f"sqlite:///{folder / f'{count}.db'}"

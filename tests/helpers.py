@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -13,6 +17,20 @@ from leadpipe.db.connect import Database
 from leadpipe.db.models import domains, pages
 from leadpipe.engine.stage import Pipeline
 from leadpipe.engine.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def leadpipe_process(*args: str, **settings: str) -> subprocess.Popen[str]:
+    """``leadpipe ARGS`` in a process of its own, with these settings (``LEADPIPE_*``) over the
+    environment's; its output (and errors) on ``stdout``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "leadpipe", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **settings},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def add_domains(db: Database, names: list[str], **fields: Any) -> None:

@@ -4,10 +4,8 @@ its export checked against the sites' known contacts; a run killed half-way and 
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,8 +23,8 @@ from leadpipe.demo.sites import known_contacts, sample_sites, serve
 from leadpipe.demo.web import Web
 from leadpipe.engine import health
 from leadpipe.web.fetch import Fetcher
+from tests.helpers import leadpipe_process
 
-ROOT = Path(__file__).resolve().parents[1]
 SITES = sample_sites(56)
 
 
@@ -39,22 +37,8 @@ def web() -> Iterator[Web]:
 
 
 def leadpipe(db_url: str, web: Web, *args: str, **settings: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "LEADPIPE_DATABASE_URL": db_url,
-        "LEADPIPE_PROXY": web.url,
-        "LEADPIPE_HTTP_PER_HOST": "4",
-        "LEADPIPE_DEFAULT_REGION": "US",
-        "PYTHONPATH": str(ROOT),
-        **settings,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "leadpipe", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    defaults = {"LEADPIPE_PROXY": web.url, "LEADPIPE_HTTP_PER_HOST": "4", "LEADPIPE_DEFAULT_REGION": "US"}
+    return leadpipe_process(*args, LEADPIPE_DATABASE_URL=db_url, **{**defaults, **settings})
 
 
 def exported(path: Path) -> set[tuple[str, str, str]]:

@@ -169,8 +169,7 @@ def test_an_area_of_a_thousand_places_in_dense_clusters_is_found_whole_without_d
     inside = [
         place
         for place in DENTISTS
-        if AREA.south <= place["location"]["latitude"] <= AREA.north
-        and AREA.west <= place["location"]["longitude"] <= AREA.east
+        if AREA.holds(place["location"]["latitude"], place["location"]["longitude"])
     ]
     assert len(inside) >= 1000
     settings = places_settings.model_copy(update={"places_max_requests": 5000})

@@ -23,6 +23,7 @@ from leadpipe.demo.places import GOOD_KEY, PlacesApi, sample_site_places, seeded
 from leadpipe.demo.sites import known_contacts, sample_sites, serve
 from leadpipe.demo.web import Web
 from leadpipe.web.places import Rectangle
+from tests.helpers import leadpipe_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = sample_sites(40)
@@ -53,23 +54,14 @@ def api() -> Iterator[PlacesApi]:
 def leadpipe(
     db_url: str, api: PlacesApi, web: Web | None, *args: str, **settings: str
 ) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
+    defaults = {
         "LEADPIPE_DATABASE_URL": db_url,
         "LEADPIPE_GOOGLE_PLACES_API_KEY": GOOD_KEY,
         "LEADPIPE_PLACES_BASE_URL": api.url,
         "LEADPIPE_HTTP_PER_HOST": "4",
-        "PYTHONPATH": str(ROOT),
         **({"LEADPIPE_PROXY": web.url} if web else {}),
-        **settings,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "leadpipe", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return leadpipe_process(*args, **{**defaults, **settings})
 
 
 def finished(process: subprocess.Popen[str], code: int = 0) -> str:
@@ -154,8 +146,7 @@ def test_a_search_killed_half_way_resumes_and_pays_for_no_page_twice(db_url: str
         place["id"]
         for place in PLACES
         if place["primaryType"] == "dentist"
-        and BOX.south <= place["location"]["latitude"] <= BOX.north
-        and BOX.west <= place["location"]["longitude"] <= BOX.east
+        and BOX.holds(place["location"]["latitude"], place["location"]["longitude"])
     }
     assert place_ids == dentists
 

@@ -7,20 +7,28 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select, update
+from typer.testing import CliRunner
 
+from leadpipe.cli.app import app
 from leadpipe.config import Settings
-from leadpipe.db.connect import Database
-from leadpipe.db.models import businesses, contacts, domains
+from leadpipe.db.connect import Database, database_now
+from leadpipe.db.models import businesses, contacts, domains, pages
 from leadpipe.server import keys
 from leadpipe.server.app import create_app
 from leadpipe.stages import PIPELINE
 from tests.helpers import add_domains
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -238,6 +246,13 @@ def test_export_takes_the_lists_filters(client: TestClient, read_key: str, db: D
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [(row["domain"], row["value"]) for row in rows] == [("a.example", "info@a.example")]
+    by_filter = client.get(
+        "/api/v1/exports/contacts", params={"where": "validation=risky"}, headers=auth(read_key)
+    )
+    assert [row["value"] for row in csv.DictReader(io.StringIO(by_filter.text))] == ["'=cmd@b.example"]
+    is_error(
+        client.get("/api/v1/exports/contacts", params={"where": "colour=red"}, headers=auth(read_key)), 400
+    )
     everything = client.get(
         "/api/v1/exports/contacts", params={"format": "jsonl"}, headers=auth(read_key)
     ).text
@@ -379,3 +394,63 @@ def test_failed_sign_ins_are_limited_per_address(client: TestClient, admin_key: 
     for _ in range(10):
         assert client.post("/sign-in", data={"key": "lp_guess"}).status_code == 401
     assert client.post("/sign-in", data={"key": admin_key}).status_code == 429
+
+
+def test_the_alerting_rules_name_only_metrics_the_server_exports(client: TestClient, read_key: str) -> None:
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    named = {
+        name.removesuffix("_total")
+        for group in rules["groups"]
+        for rule in group["rules"]
+        for name in re.findall(r"leadpipe_[a-z_]+", rule["expr"])
+    }
+    text = client.get("/metrics", headers=auth(read_key)).text
+    families = {
+        line.split()[2].removesuffix("_total") for line in text.splitlines() if line.startswith("# TYPE")
+    }
+    assert named and named <= families, named - families
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert alerts == {
+        "LeadpipeStageWithoutConsumer", "LeadpipeStageStalled", "LeadpipeExpiredLeases", "LeadpipeErrorRateJump",
+        "LeadpipeStagePaused",
+    }  # fmt: skip
+
+
+def test_doctor_names_each_problem_with_what_to_do(db: Database, db_url: str) -> None:
+    add_domains(db, ["a.example"])
+    with db.begin() as connection:
+        moment = database_now(connection)
+        rows = [
+            {"domain_id": 1, "url": f"https://a.example/{number}", "status": "pending", "attempts": 1,
+             "last_error": "HTTP 503", "last_error_at": moment - timedelta(minutes=1)}
+            for number in range(8)
+        ]  # fmt: skip
+        connection.execute(insert(pages), rows)
+    result = CliRunner().invoke(app, ["doctor", "--db", db_url])
+    assert result.exit_code == 1, result.output
+    assert "no consumer" in result.output and "leadpipe worker --stage discover" in result.output
+    assert "error rate jumped: 8 of 8 items failed" in result.output
+
+
+def test_a_body_past_the_limit_is_refused_before_it_is_read(
+    client: TestClient, admin_key: str, db: Database
+) -> None:
+    huge = b"a.example\n" * 2_700_000  # 27 MB
+    answer = client.post(
+        "/api/v1/inputs/upload", files={"file": ("x.txt", huge, "text/plain")}, headers=auth(admin_key)
+    )
+    assert "25 MB" in is_error(answer, 413)
+    assert count(db, domains) == 0
+
+
+def test_the_dashboard_sends_a_person_back_only_within_itself(
+    client: TestClient, admin_key: str, db: Database
+) -> None:
+    csrf = sign_in(client, admin_key)
+    add_domains(db, ["a.example"], status="awaiting")
+    for back, expected in (("//evil.example/x", "/"), ("/\\evil.example", "/"), ("https://evil.example", "/"),
+                           ("/browse/domains?where=status%3Dawaiting", "/browse/domains?where=status%3Dawaiting")):  # fmt: skip
+        answer = client.post(
+            "/curate/discover/select", data={"ids": ["1"], "csrf": csrf, "back": back}, follow_redirects=False
+        )
+        assert answer.headers["location"] == expected, back

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from leadpipe.db.connect import Database
 from leadpipe.db.models import businesses, contacts, domains, pages
@@ -74,6 +74,7 @@ class Filters:
     kinds: Sequence[str] = ()
     validations: Sequence[str] = ()
     domains: Sequence[str] = ()
+    where: ColumnElement[bool] | None = None  # any condition on the contacts (the API's list filters)
 
 
 def _businesses(connection: Connection) -> dict[int, dict[str, Any]]:
@@ -109,6 +110,8 @@ def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[st
         query = query.where(func.coalesce(contacts.c.validation, "unchecked").in_(filters.validations))
     if filters.domains:
         query = query.where(domains.c.name.in_(filters.domains))
+    if filters.where is not None:
+        query = query.where(filters.where)
     with db.engine.connect() as connection:
         known = _businesses(connection)
         for row in connection.execute(query).mappings():
@@ -132,7 +135,9 @@ def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[st
 def domain_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str, Any]]:
     """One row per domain that has contacts: its best email, phone and profiles in columns."""
     by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in contact_rows(db, Filters(validations=filters.validations, domains=filters.domains)):
+    for row in contact_rows(
+        db, Filters(validations=filters.validations, domains=filters.domains, where=filters.where)
+    ):
         by_domain[row["domain"]].append(row)
     with db.engine.connect() as connection:
         sites = {row.name: row for row in connection.execute(select(domains))}

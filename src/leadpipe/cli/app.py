@@ -204,23 +204,19 @@ def search(
     """
     from leadpipe.cli import search as search_command
 
-    if [in_ is not None, bbox is not None, near is not None].count(True) != 1:
-        fail("name the area with one of --in AREA, --bbox S,W,N,E or --near LAT,LNG --radius-km R")
-    if (near is None) != (radius_km is None):
-        fail("--near and --radius-km go together")
     if region is not None and (len(region) != 2 or not region.isalpha()):
         fail(f"--region takes a two-letter code such as DE or US, not {region!r}")
     with opened(db) as (settings, database, pipeline):
         try:
-            if in_ is not None:
-                area = search_command.area_by_name(settings, in_, language, region)
-            elif bbox is not None:
-                box = search_command.parse_bbox(bbox)
-                area = search_command.Area(box, f"the box {bbox}")
-            else:
-                latitude, longitude = search_command.parse_point(near or "")
-                circle = search_command.Rectangle.around(latitude, longitude, radius_km or 0.0)
-                area = search_command.Area(circle, f"{radius_km:g} km around {latitude},{longitude}")
+            area = search_command.area_from(
+                settings,
+                name=in_,
+                bbox=search_command.parse_bbox(bbox) if bbox is not None else None,
+                near=search_command.parse_point(near) if near is not None else None,
+                radius_km=radius_km,
+                language=language,
+                region=region,
+            )
         except ValueError as error:
             fail(str(error))
         chosen = search_command.plan(settings, area)

@@ -36,7 +36,7 @@ from leadpipe.web.places import (
     search_tier,
 )
 
-__all__ = ["Area", "Plan", "Rectangle", "add", "area_by_name", "parse_bbox", "parse_point", "plan"]
+__all__ = ["Area", "Plan", "add", "area_by_name", "area_from", "parse_bbox", "parse_point", "plan"]
 
 AREA_MASK = "places.displayName,places.formattedAddress,places.viewport"  # Pro: one request
 
@@ -48,11 +48,11 @@ class Area:
     requests: int = 0  # Places API requests spent finding it
 
 
-def parse_bbox(text: str) -> Rectangle:
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
     south, west, north, east = _numbers(
         text, 4, "--bbox takes S,W,N,E in degrees, e.g. 52.45,13.28,52.56,13.47"
     )
-    return Rectangle(south, west, north, east)
+    return south, west, north, east
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -98,6 +98,32 @@ def area_by_name(settings: Settings, name: str, language: str | None, region: st
         return asyncio.run(look_up())
     except PlacesError as error:
         raise ValueError(f"looking up the area {name!r}: {error}") from None
+
+
+def area_from(
+    settings: Settings,
+    *,
+    name: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    near: tuple[float, float] | None = None,
+    radius_km: float | None = None,
+    language: str | None = None,
+    region: str | None = None,
+) -> Area:
+    """The area named one of three ways: by name (one Text Search), a box, or a circle's centre and
+    radius. A ValueError says what is wrong with what was given."""
+    if [name is not None, bbox is not None, near is not None].count(True) != 1:
+        raise ValueError(
+            "name the area with one of: a name (--in), a box (--bbox S,W,N,E), or --near LAT,LNG"
+        )
+    if (near is None) != (radius_km is None):
+        raise ValueError("a circle takes its centre (--near) and its radius (--radius-km) together")
+    if name is not None:
+        return area_by_name(settings, name, language, region)
+    if bbox is not None:
+        return Area(Rectangle(*bbox), "the box " + ",".join(f"{value:g}" for value in bbox))
+    assert near is not None and radius_km is not None
+    return Area(Rectangle.around(*near, radius_km), f"{radius_km:g} km around {near[0]:g},{near[1]:g}")
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,24 @@ def unselect_items(
     taken = queue.hold(db, connection, table, chosen, values={"curation": "new"})
     recorded = _stamp(connection, table, chosen & (table.c.curation != "new"), "new")
     return Changed(taken_back=int(taken), recorded=recorded)
+
+
+DECISIONS = ("select", "reject", "unselect")
+
+
+def decide(
+    db: Database,
+    connection: Connection,
+    stage: Stage,
+    decision: str,
+    chosen: ColumnElement[bool],
+    refresh: bool = False,
+) -> Changed:
+    """One of the three decisions by name (the API's and the dashboard's routes take it so)."""
+    if decision == "select":
+        return select_items(db, connection, stage, chosen, refresh)
+    if decision == "reject":
+        return reject_items(db, connection, stage, chosen)
+    if decision == "unselect":
+        return unselect_items(db, connection, stage, chosen)
+    raise CurationError(f"a decision is one of {', '.join(DECISIONS)}, not {decision!r}")

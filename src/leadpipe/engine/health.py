@@ -331,14 +331,16 @@ def unready(report: Report) -> list[Problem]:
     found = [problem for problem in report.problems if problem.level == "error"]
     for stage in report.stages:
         named = any(problem.stage == stage.name for problem in found)
-        if stage.pending_now and not stage.paused and not stage.live_workers and not named:
-            waited = duration(stage.oldest_eligible_seconds or 0)
+        # Running items with no live worker of the stage are held by a dead one: waiting work too.
+        waiting = stage.pending_now + stage.counts["running"]
+        if waiting and not stage.paused and not stage.live_workers and not named:
             found.append(
                 Problem(
                     "error",
                     stage.name,
-                    f"no consumer: {stage.pending_now} items ready (oldest for {waited}) and no live worker"
-                    f" serves this stage: start `leadpipe worker --stage {stage.name}` or `leadpipe serve`",
+                    f"no consumer: {stage.pending_now} items ready and {stage.counts['running']} left running,"
+                    " and no live worker serves this stage: start `leadpipe worker --stage"
+                    f" {stage.name}` or `leadpipe serve`",
                     "no_consumer",
                 )
             )

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, asc, desc, false, func, or_, select
+from sqlalchemy import ColumnElement, Table, asc, desc, false, func, or_, select
 from starlette.background import BackgroundTask
 
 from leadpipe import export, intake
@@ -90,6 +90,45 @@ class Page(BaseModel):
     items: list[dict[str, Any]]
 
 
+def _where(table: Table, where: list[str]) -> ColumnElement[bool]:
+    """The list filters as a condition: ``column=value`` / ``column!=value``, ANDed (a 400 otherwise)."""
+    hidden = [text for text in where if text.partition("=")[0].rstrip("!").strip() in HIDDEN]
+    if hidden:
+        raise HTTPException(400, f"cannot filter by {hidden[0]!r}")
+    try:
+        return curation.where_clause(table, [], where, everything=True)
+    except curation.CurationError as problem:
+        raise HTTPException(400, str(problem).replace("--where", "where")) from None
+
+
+def records(
+    db: Database,
+    table: Table,
+    where: list[str],
+    sort: str,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The records matching ``where``, one page of them in ``sort`` order, and how many match in all."""
+    chosen = _where(table, where)
+    name = sort.removeprefix("-")
+    if name not in table.c or name in HIDDEN:
+        raise HTTPException(
+            400, f"cannot sort by {name!r}: name a column of {table.name}, `-` for descending"
+        )
+    order = desc(table.c[name]) if sort.startswith("-") else asc(table.c[name])
+    query = select(*_fields(table)).where(chosen)
+    if after is not None:
+        if sort != "id":
+            raise HTTPException(400, "`after` pages by id: use it with sort=id")
+        query = query.where(table.c.id > after)
+    with db.engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(table).where(chosen)).scalar_one()
+        found = connection.execute(query.order_by(order, table.c.id).limit(limit).offset(offset))
+        return int(total), [_row(row) for row in found.mappings()]
+
+
 def _lister(record: str, table: Table) -> Any:
     def list_records(
         request: Request,
@@ -108,28 +147,7 @@ def _lister(record: str, table: Table) -> Any:
             int | None, Query(description="cursor: records after this id (with sort=id)", ge=0, le=2**62)
         ] = None,
     ) -> Page:
-        hidden = [text for text in where if text.partition("=")[0].rstrip("!").strip() in HIDDEN]
-        if hidden:
-            raise HTTPException(400, f"cannot filter by {hidden[0]!r}")
-        try:
-            chosen = curation.where_clause(table, [], where, everything=True)
-        except curation.CurationError as problem:
-            raise HTTPException(400, str(problem).replace("--where", "where")) from None
-        name = sort.removeprefix("-")
-        if name not in table.c or name in HIDDEN:
-            raise HTTPException(
-                400, f"cannot sort {record} by {name!r}: name a column of {table.name}, `-` for descending"
-            )
-        order = desc(table.c[name]) if sort.startswith("-") else asc(table.c[name])
-        query = select(*_fields(table)).where(chosen)
-        if after is not None:
-            if sort != "id":
-                raise HTTPException(400, "`after` pages by id: use it with sort=id")
-            query = query.where(table.c.id > after)
-        with _db(request).engine.connect() as connection:
-            total = connection.execute(select(func.count()).select_from(table).where(chosen)).scalar_one()
-            found = connection.execute(query.order_by(order, table.c.id).limit(limit).offset(offset))
-            rows = [_row(row) for row in found.mappings()]
+        total, rows = records(_db(request), table, where, sort, limit, offset, after)
         next_after = rows[-1]["id"] if sort == "id" and len(rows) == limit else None
         return Page(total=total, limit=limit, offset=offset, next_after=next_after, items=rows)
 
@@ -183,6 +201,25 @@ class Changed(BaseModel):
     message: str
 
 
+def decide_items(
+    db: Database,
+    stage: Stage,
+    decision: str,
+    ids: list[int],
+    where: list[str],
+    everything: bool = False,
+    refresh: bool = False,
+) -> curation.Changed:
+    """A person's decision about items of ``stage``, named by ids, filters or all, in one transaction."""
+    try:
+        chosen = curation.where_clause(stage.table, ids, where, everything)
+    except curation.CurationError as problem:
+        said = str(problem).replace("--where", "where").replace("--id N", "ids").replace("--all", "all")
+        raise HTTPException(400, said) from None
+    with db.begin() as connection:
+        return curation.decide(db, connection, stage, decision, chosen, refresh)
+
+
 def _decider(decision: str) -> Any:
     def decide(
         request: Request,
@@ -191,19 +228,9 @@ def _decider(decision: str) -> Any:
         _: Annotated[Key, Depends(admin)],
     ) -> Changed:
         chosen_stage = _stage(request, stage)
-        try:
-            chosen = curation.where_clause(chosen_stage.table, body.ids, body.where, body.all)
-        except curation.CurationError as problem:
-            said = str(problem).replace("--where", "where").replace("--id N", "ids").replace("--all", "all")
-            raise HTTPException(400, said) from None
-        db = _db(request)
-        with db.begin() as connection:
-            if decision == "select":
-                changed = curation.select_items(db, connection, chosen_stage, chosen, body.refresh)
-            elif decision == "reject":
-                changed = curation.reject_items(db, connection, chosen_stage, chosen)
-            else:
-                changed = curation.unselect_items(db, connection, chosen_stage, chosen)
+        changed = decide_items(
+            _db(request), chosen_stage, decision, body.ids, body.where, body.all, body.refresh
+        )
         return Changed(
             stage=chosen_stage.name,
             queued=changed.queued,
@@ -333,22 +360,16 @@ def upload(
     refresh: bool = False,
 ) -> IntakeReport:
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    suffix = ".csv" if (file.filename or "").lower().endswith(".csv") else ".txt"
-    return _add(request, data, suffix, refresh)
+    return _add(request, data, suffix_of(file.filename), refresh)
+
+
+def suffix_of(filename: str | None) -> str:
+    return ".csv" if (filename or "").lower().endswith(".csv") else ".txt"
 
 
 def _add(request: Request, data: bytes, suffix: str, refresh: bool) -> IntakeReport:
     pipeline: Pipeline = request.app.state.pipeline
-    with tempfile.TemporaryDirectory(prefix="leadpipe-upload-") as folder:
-        path = Path(folder) / f"input{suffix}"
-        path.write_bytes(data)
-        try:
-            found = intake.read(path)
-            added = intake.add(_db(request), pipeline, _settings(request), found, refresh=refresh)
-        except intake.IntakeError as problem:
-            raise HTTPException(400, str(problem).replace(str(path), "the input")) from None
+    found, added = add_input(_db(request), pipeline, _settings(request), data, suffix, refresh)
     return IntakeReport(
         kind=found.kind,
         new=added.new,
@@ -359,6 +380,22 @@ def _add(request: Request, data: bytes, suffix: str, refresh: bool) -> IntakeRep
         skipped=added.skipped,
         skipped_count=added.skipped_count,
     )
+
+
+def add_input(
+    db: Database, pipeline: Pipeline, settings: Settings, data: bytes, suffix: str, refresh: bool = False
+) -> tuple[intake.Intake, intake.Added]:
+    """Add a submitted text or CSV file as `leadpipe add` would: all of it, or nothing and a 4xx."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    with tempfile.TemporaryDirectory(prefix="leadpipe-upload-") as folder:
+        path = Path(folder) / ("input.csv" if suffix == ".csv" else "input.txt")
+        path.write_bytes(data)
+        try:
+            found = intake.read(path)
+            return found, intake.add(db, pipeline, settings, found, refresh=refresh)
+        except intake.IntakeError as problem:
+            raise HTTPException(400, str(problem).replace(str(path), "the input")) from None
 
 
 class SearchRequest(BaseModel):
@@ -378,20 +415,11 @@ def add_search(request: Request, body: SearchRequest, _: Annotated[Key, Depends(
     from leadpipe.cli import search as search_command
 
     settings = _settings(request)
-    named = [body.area is not None, body.bbox is not None, body.near is not None]
-    if named.count(True) != 1 or (body.near is None) != (body.radius_km is None):
-        raise HTTPException(400, "name the area with one of area, bbox, or near with radius_km")
     try:
-        if body.area is not None:
-            area = search_command.area_by_name(settings, body.area, body.language, body.region)
-        elif body.bbox is not None:
-            area = search_command.Area(
-                search_command.Rectangle(*body.bbox), "the box " + ",".join(map(str, body.bbox))
-            )
-        else:
-            assert body.near is not None and body.radius_km is not None
-            circle = search_command.Rectangle.around(*body.near, body.radius_km)
-            area = search_command.Area(circle, f"{body.radius_km:g} km around {body.near[0]},{body.near[1]}")
+        area = search_command.area_from(
+            settings, name=body.area, bbox=body.bbox, near=body.near, radius_km=body.radius_km,
+            language=body.language, region=body.region,
+        )  # fmt: skip
     except ValueError as problem:
         raise HTTPException(400, str(problem)) from None
     plan = search_command.plan(settings, area)
@@ -419,11 +447,25 @@ def export_contacts(
     kind: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     validation: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     domain: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
+    where: Annotated[
+        list[str],
+        Query(
+            description="as the contacts list takes it: column=value or column!=value", max_length=MAX_FILTERS
+        ),
+    ] = [],  # noqa: B006
 ) -> FileResponse:
+    condition = _where(contacts, where) if where else None
+    filters = export.Filters(kinds=kind, validations=validation, domains=domain, where=condition)
+    return export_file(_db(request), format, per_domain, filters)
+
+
+def export_file(
+    db: Database, format: export.Format, per_domain: bool, filters: export.Filters
+) -> FileResponse:
+    """The export written to a scratch file, sent, then removed."""
     folder = tempfile.mkdtemp(prefix="leadpipe-export-")
     path = Path(folder) / f"contacts.{format}"
-    filters = export.Filters(kinds=kind, validations=validation, domains=domain)
-    export.export(_db(request), path, format, per_domain=per_domain, filters=filters)
+    export.export(db, path, format, per_domain=per_domain, filters=filters)
     media = {
         "csv": "text/csv; charset=utf-8",
         "jsonl": "application/x-ndjson",

@@ -34,6 +34,49 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     )
 
 
+MAX_BODY_BYTES = 25 * 1024 * 1024  # above the largest upload the API takes (20 MB) and its form's framing
+
+
+class BodyLimit:
+    """Refuses a request body larger than ``MAX_BODY_BYTES`` before it is read in full (a declared
+    Content-Length at once, a chunked body as its bytes arrive), so no client can fill the disk or
+    the memory of the server with one upload."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await error(413, f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")(
+                scope, receive, send
+            )
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await error(413, f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")(
+                scope, receive, send
+            )
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(settings: Settings, db: Database, pipeline: Pipeline) -> FastAPI:
     from leadpipe.server import api, metrics
     from leadpipe.server.dashboard import mount as mount_dashboard
@@ -49,6 +92,7 @@ def create_app(settings: Settings, db: Database, pipeline: Pipeline) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings, app.state.db, app.state.pipeline = settings, db, pipeline
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, problem: StarletteHTTPException) -> JSONResponse:

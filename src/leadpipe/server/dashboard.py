@@ -8,23 +8,30 @@ Nothing to build: the templates are Jinja2, the script a few lines of plain Java
 
 from __future__ import annotations
 
-import tempfile
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import asc, desc, func, select
-from starlette.background import BackgroundTask
+from sqlalchemy import select
 
-from leadpipe import export, intake
+from leadpipe import export
 from leadpipe.db.connect import Database
 from leadpipe.engine import curation, health, queue
 from leadpipe.engine.stage import Pipeline
 from leadpipe.server import auth
-from leadpipe.server.api import HIDDEN, RECORDS
+from leadpipe.server.api import (
+    MAX_UPLOAD_BYTES,
+    RECORDS,
+    add_input,
+    decide_items,
+    export_file,
+    records,
+    suffix_of,
+)
 
 __all__ = ["mount"]
 
@@ -139,22 +146,8 @@ def mount(app: FastAPI) -> None:
         db, pipeline = state(request)
         table = RECORDS[record]
         filters = [part.strip() for part in where.split("&") if part.strip()]
-        try:
-            chosen = curation.where_clause(table, [], filters, everything=True)
-        except curation.CurationError as problem:
-            raise HTTPException(400, str(problem).replace("--where", "filter")) from None
-        name = sort.removeprefix("-")
-        if name not in table.c or name in HIDDEN:
-            raise HTTPException(400, f"cannot sort by {name!r}")
-        order = desc(table.c[name]) if sort.startswith("-") else asc(table.c[name])
         offset = max(0, min(offset, 10_000_000))
-        with db.engine.connect() as connection:
-            total = connection.execute(select(func.count()).select_from(table).where(chosen)).scalar_one()
-            rows = list(
-                connection.execute(
-                    select(table).where(chosen).order_by(order, table.c.id).limit(PAGE_SIZE).offset(offset)
-                ).mappings()
-            )
+        total, rows = records(db, table, filters, sort, PAGE_SIZE, offset)
         stage = pipeline.by_table.get(table.name)
         return page(
             request,
@@ -182,21 +175,13 @@ def mount(app: FastAPI) -> None:
     ) -> Response:
         checked(request, csrf)
         db, pipeline = state(request)
-        if stage not in pipeline.stages or decision not in ("select", "reject", "unselect"):
+        if stage not in pipeline.stages or decision not in curation.DECISIONS:
             raise HTTPException(404, "no such stage or decision")
         if not ids:
             raise HTTPException(400, "tick the items to decide about")
-        chosen_stage = pipeline[stage]
-        chosen = curation.where_clause(chosen_stage.table, ids, [], False)
-        with db.begin() as connection:
-            if decision == "select":
-                curation.select_items(db, connection, chosen_stage, chosen, False)
-            elif decision == "reject":
-                curation.reject_items(db, connection, chosen_stage, chosen)
-            else:
-                curation.unselect_items(db, connection, chosen_stage, chosen)
+        decide_items(db, pipeline[stage], decision, ids, [])
         return RedirectResponse(
-            back if back.startswith("/") and not back.startswith("//") else "/", status_code=303
+            back if re.fullmatch(r"/(?![/\\])[\w\-./?=&%+]*", back) else "/", status_code=303
         )
 
     @app.get("/dead", include_in_schema=False)
@@ -242,29 +227,16 @@ def mount(app: FastAPI) -> None:
     ) -> HTMLResponse:
         session = checked(request, csrf)
         db, pipeline = state(request)
-        with tempfile.TemporaryDirectory(prefix="leadpipe-upload-") as folder:
-            if file is not None and file.filename:
-                data = file.file.read(20 * 1024 * 1024 + 1)
-                path = Path(folder) / ("input.csv" if file.filename.lower().endswith(".csv") else "input.txt")
-            else:
-                data = domains.encode("utf-8")
-                path = Path(folder) / "input.txt"
-            try:
-                if len(data) > 20 * 1024 * 1024:
-                    raise intake.IntakeError("the file is larger than 20 MB")
-                path.write_bytes(data)
-                found = intake.read(path)
-                added = intake.add(db, pipeline, request.app.state.settings, found)
-            except intake.IntakeError as problem:
-                response = page(
-                    request,
-                    "submit.html",
-                    session,
-                    report=None,
-                    error=str(problem).replace(str(path), "the input"),
-                )
-                response.status_code = 400
-                return response
+        if file is not None and file.filename:
+            data, suffix = file.file.read(MAX_UPLOAD_BYTES + 1), suffix_of(file.filename)
+        else:
+            data, suffix = domains.encode("utf-8"), ".txt"
+        try:
+            _, added = add_input(db, pipeline, request.app.state.settings, data, suffix)
+        except HTTPException as problem:
+            response = page(request, "submit.html", session, report=None, error=problem.detail)
+            response.status_code = problem.status_code
+            return response
         return page(request, "submit.html", session, report=added, error=None)
 
     @app.get("/search", include_in_schema=False)
@@ -299,19 +271,11 @@ def mount(app: FastAPI) -> None:
         return page(request, "search.html", session, plan=plan.lines(), error=None, search_id=search_id)
 
     @app.get("/export", include_in_schema=False)
-    def export_file(request: Request, format: str = "csv", per_domain: bool = False) -> Response:
+    def export_contacts(
+        request: Request, format: Literal["csv", "jsonl", "xlsx"] = "csv", per_domain: bool = False
+    ) -> Response:
         signed_in(request)
-        if format not in ("csv", "jsonl", "xlsx"):
-            raise HTTPException(400, "format is csv, jsonl or xlsx")
-        folder = tempfile.mkdtemp(prefix="leadpipe-export-")
-        path = Path(folder) / f"contacts.{format}"
-        export.export(request.app.state.db, path, format, per_domain=per_domain)  # type: ignore[arg-type]
-
-        def clean() -> None:
-            path.unlink(missing_ok=True)
-            Path(folder).rmdir()
-
-        return FileResponse(path, filename=path.name, background=BackgroundTask(clean))
+        return export_file(request.app.state.db, format, per_domain, export.Filters())
 
 
 class _SignInFirst(Exception):

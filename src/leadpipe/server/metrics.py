@@ -26,6 +26,7 @@ from leadpipe.web.fetch import Fetcher, Timings
 __all__ = ["PipelineCollector", "router"]
 
 router = APIRouter()
+WORKER_EVENTS = ("claimed", "done", "retried", "dead", "lease_lost")
 
 
 class PipelineCollector:
@@ -87,15 +88,16 @@ class PipelineCollector:
             workers,
             dead,
         )
-        yield from self._own(getattr(state, "workers", []))
+        yield from self._own(getattr(state, "workers", []), [stage.name for stage in report.stages])
 
-    def _own(self, workers: list[Any]) -> Iterator[Any]:
+    def _own(self, workers: list[Any], stages: list[str]) -> Iterator[Any]:
         handled = CounterMetricFamily(
             "leadpipe_worker_items",
             "Items this process's workers claimed, completed, retried or gave up",
             labels=["stage", "event"],
         )
-        totals: dict[tuple[str, str], int] = {}
+        # Every series from zero, in a process without workers too: rate() needs the series to exist.
+        totals = {(stage, event): 0 for stage in stages for event in WORKER_EVENTS}
         fetchers: list[Fetcher] = []
         for worker in workers:
             for key, count in worker.counts.items():

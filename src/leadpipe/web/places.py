@@ -214,6 +214,9 @@ class Rectangle:
             Rectangle(middle_latitude, middle_longitude, self.north, self.east),
         ]
 
+    def holds(self, latitude: float, longitude: float) -> bool:
+        return self.south <= latitude <= self.north and self.west <= longitude <= self.east
+
     def restriction(self) -> dict[str, Any]:
         return {
             "rectangle": {
