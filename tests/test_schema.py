@@ -51,3 +51,14 @@ def test_contacts_belong_to_a_domain_and_are_unique_per_kind_and_value(db: Datab
 def test_statuses_outside_the_engine_s_set_are_refused(db: Database) -> None:
     with pytest.raises(IntegrityError), db.begin() as connection:
         connection.execute(insert(domains).values(name="a.test", status="Queued"))
+
+
+def test_every_migration_goes_down_and_up_again(db: Database) -> None:
+    from alembic import command
+
+    with db.engine.begin() as connection:
+        config = db._alembic(connection)
+        command.downgrade(config, "0003")
+        command.upgrade(config, "head")
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

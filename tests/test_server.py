@@ -454,3 +454,40 @@ def test_the_dashboard_sends_a_person_back_only_within_itself(
             "/curate/discover/select", data={"ids": ["1"], "csrf": csrf, "back": back}, follow_redirects=False
         )
         assert answer.headers["location"] == expected, back
+
+
+def test_filters_take_each_columns_type_and_refuse_what_it_cannot_hold(
+    client: TestClient, read_key: str, db: Database
+) -> None:
+    add_domains(db, ["a.example"])
+    for where in ("attempts=many", "finished_at=yesterday", "priority=1.5"):
+        is_error(client.get("/api/v1/domains", params={"where": where}, headers=auth(read_key)), 400)
+    for where in ("types=x", "raw=x", "latitude=north"):
+        is_error(client.get("/api/v1/businesses", params={"where": where}, headers=auth(read_key)), 400)
+    is_error(client.get("/api/v1/businesses", params={"sort": "raw"}, headers=auth(read_key)), 400)
+    found = client.get(
+        "/api/v1/domains",
+        params={"where": ["finished_at=null", "created_at!=2020-01-01T00:00:00Z"]},
+        headers=auth(read_key),
+    )
+    assert found.json()["total"] == 1
+
+
+def test_a_search_over_too_large_an_area_is_refused_before_any_cell_is_made(
+    client: TestClient, admin_key: str, db: Database
+) -> None:
+    world = client.post(
+        "/api/v1/searches",
+        json={"query": "dentist", "bbox": [-89, -179, 89, 179], "dry_run": True},
+        headers=auth(admin_key),
+    )
+    assert "more than 10,000" in is_error(world, 400)
+
+
+def test_readiness_is_503_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gone' / 'leadpipe.db'}"  # a folder that does not exist
+    app = create_app(Settings(database_url=url), Database(url), PIPELINE)
+    with TestClient(app) as detached:
+        answer = detached.get("/readyz")
+        assert answer.status_code == 503 and answer.json()["problems"][0]["message"].startswith("database")
+        assert "database" in is_error(detached.get("/api/v1/domains", headers=auth("lp_x")), 503)

@@ -112,7 +112,7 @@ def contact_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[st
         query = query.where(domains.c.name.in_(filters.domains))
     if filters.where is not None:
         query = query.where(filters.where)
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         known = _businesses(connection)
         for row in connection.execute(query).mappings():
             business = known.get(row["domain_id"], {})
@@ -139,7 +139,7 @@ def domain_rows(db: Database, filters: Filters = Filters()) -> Iterator[dict[str
         db, Filters(validations=filters.validations, domains=filters.domains, where=filters.where)
     ):
         by_domain[row["domain"]].append(row)
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         sites = {row.name: row for row in connection.execute(select(domains))}
     for name, rows in by_domain.items():
         ranked = merge([_as_page(rows)], name)

@@ -217,9 +217,9 @@ def search(
                 language=language,
                 region=region,
             )
+            chosen = search_command.plan(settings, area)
         except ValueError as error:
             fail(str(error))
-        chosen = search_command.plan(settings, area)
         for line in chosen.lines():
             out.print(line, markup=False, highlight=False, soft_wrap=True)
         if dry_run:

@@ -174,7 +174,19 @@ class Plan:
         return lines
 
 
+MAX_FIRST_CELLS = 10_000  # a search's first cells: 30,000 requests before any split, $1,050 at list price
+
+
 def plan(settings: Settings, area: Area) -> Plan:
+    """The search's plan; a ValueError for an area that would need more than ``MAX_FIRST_CELLS`` cells
+    (counted before any is made: a continent at 5 km would be millions)."""
+    rows, columns = area.rectangle.grid_shape(settings.places_cell_km)
+    if rows * columns > MAX_FIRST_CELLS:
+        raise ValueError(
+            f"{area.label} is {area.rectangle.height_km:,.0f} × {area.rectangle.width_km:,.0f} km: {rows * columns:,}"
+            f" first cells of {settings.places_cell_km:g} km, more than {MAX_FIRST_CELLS:,}; search a smaller area"
+            " or raise LEADPIPE_PLACES_CELL_KM"
+        )
     return Plan(area, area.rectangle.grid(settings.places_cell_km), search_mask(LEAD_FIELDS), settings)
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, Table, and_, true, update
+from sqlalchemy import JSON, ColumnElement, Connection, DateTime, Float, Integer, Table, and_, true, update
 
 from leadpipe.db.connect import Database
 from leadpipe.engine import queue
@@ -41,16 +42,31 @@ def where_clause(
             raise CurationError(f"--where takes column=value on {table.name} ({columns}); got {text!r}")
         column = table.c[name]
         value: Any = raw.strip()
-        if isinstance(column.type, Integer):
-            try:
-                value = int(value)
-            except ValueError:
-                raise CurationError(f"{name} is a number; got {value!r}") from None
         if value in ("null", "NULL"):
             conditions.append(column.is_not(None) if negate else column.is_(None))
-        else:
-            conditions.append(column != value if negate else column == value)
+            continue
+        value = _typed(name, column.type, value)
+        conditions.append(column != value if negate else column == value)
     return and_(true(), *conditions)
+
+
+def _typed(name: str, kind: Any, value: str) -> Any:
+    """A filter's value as its column holds it, or a CurationError saying what the column takes: a
+    database would otherwise refuse the comparison itself (PostgreSQL does; SQLite compares anyway)."""
+    if isinstance(kind, JSON):
+        raise CurationError(f"{name} holds JSON: it cannot be filtered by a value")
+    converters: list[tuple[type[Any], Any, str]] = [
+        (Integer, int, "a whole number"),
+        (Float, float, "a number"),
+        (DateTime, datetime.fromisoformat, "a moment such as 2026-12-07T10:00:00Z"),
+    ]
+    for column_type, convert, said in converters:
+        if isinstance(kind, column_type):
+            try:
+                return convert(value)
+            except ValueError:
+                raise CurationError(f"{name} is {said}; got {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ in by. Routes run in the server's thread pool, each with its own short transacti
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Table, asc, desc, false, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Table, asc, desc, false, func, or_, select
 from starlette.background import BackgroundTask
 
 from leadpipe import export, intake
@@ -113,7 +114,7 @@ def records(
     """The records matching ``where``, one page of them in ``sort`` order, and how many match in all."""
     chosen = _where(table, where)
     name = sort.removeprefix("-")
-    if name not in table.c or name in HIDDEN:
+    if name not in table.c or name in HIDDEN or isinstance(table.c[name].type, JSON):
         raise HTTPException(
             400, f"cannot sort by {name!r}: name a column of {table.name}, `-` for descending"
         )
@@ -123,7 +124,7 @@ def records(
         if sort != "id":
             raise HTTPException(400, "`after` pages by id: use it with sort=id")
         query = query.where(table.c.id > after)
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         total = connection.execute(select(func.count()).select_from(table).where(chosen)).scalar_one()
         found = connection.execute(query.order_by(order, table.c.id).limit(limit).offset(offset))
         return int(total), [_row(row) for row in found.mappings()]
@@ -160,7 +161,7 @@ def _getter(record: str, table: Table) -> Any:
         record_id: Annotated[int, PathParam(ge=1, le=2**62)],
         _: Annotated[Key, Depends(reader)],
     ) -> dict[str, Any]:
-        with _db(request).engine.connect() as connection:
+        with _db(request).read() as connection:
             row = (
                 connection.execute(select(*_fields(table)).where(table.c.id == record_id)).mappings().first()
             )
@@ -420,9 +421,9 @@ def add_search(request: Request, body: SearchRequest, _: Annotated[Key, Depends(
             settings, name=body.area, bbox=body.bbox, near=body.near, radius_km=body.radius_km,
             language=body.language, region=body.region,
         )  # fmt: skip
+        plan = search_command.plan(settings, area)
     except ValueError as problem:
         raise HTTPException(400, str(problem)) from None
-    plan = search_command.plan(settings, area)
     search_id = None
     if not body.dry_run:
         pipeline: Pipeline = request.app.state.pipeline
@@ -465,7 +466,11 @@ def export_file(
     """The export written to a scratch file, sent, then removed."""
     folder = tempfile.mkdtemp(prefix="leadpipe-export-")
     path = Path(folder) / f"contacts.{format}"
-    export.export(db, path, format, per_domain=per_domain, filters=filters)
+    try:
+        export.export(db, path, format, per_domain=per_domain, filters=filters)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     media = {
         "csv": "text/csv; charset=utf-8",
         "jsonl": "application/x-ndjson",
@@ -473,7 +478,6 @@ def export_file(
     }[format]
 
     def clean() -> None:
-        path.unlink(missing_ok=True)
-        Path(folder).rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
 
     return FileResponse(path, media_type=media, filename=path.name, background=BackgroundTask(clean))

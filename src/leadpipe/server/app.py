@@ -2,8 +2,9 @@
 ``/metrics``, over the same database as every worker (no call of the project's own API, anywhere).
 
 Every error, whatever raised it, is answered in one shape, ``{"error": {"status": …, "message": …}}``.
-Every route but the two health checks needs an API key (``Authorization: Bearer``, or the dashboard's
-session cookie); there is no bypass, in any environment.
+Every route but the two health checks and the API's description (its OpenAPI schema and the page that
+shows it, which hold no data) needs an API key (``Authorization: Bearer``, or the dashboard's session
+cookie); there is no bypass, in any environment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadpipe import __version__
@@ -96,6 +98,8 @@ def create_app(settings: Settings, db: Database, pipeline: Pipeline) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, problem: StarletteHTTPException) -> JSONResponse:
+        if isinstance(problem.__cause__, _TooLarge):  # FastAPI calls a body it could not read a 400
+            return error(413, f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
         return error(problem.status_code, str(problem.detail), dict(problem.headers or {}))
 
     @app.exception_handler(RequestValidationError)
@@ -107,8 +111,10 @@ def create_app(settings: Settings, db: Database, pipeline: Pipeline) -> FastAPI:
         return error(422, f"invalid request: {said}")
 
     @app.exception_handler(DatabaseError)
-    async def database_down(request: Request, problem: DatabaseError) -> JSONResponse:
-        return error(503, redact(f"the database cannot be reached: {problem}"))
+    @app.exception_handler(DBAPIError)
+    async def database_down(request: Request, problem: Exception) -> JSONResponse:
+        said = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        return error(503, redact(f"the database cannot be reached: {said}", settings.secrets()))
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, problem: Exception) -> JSONResponse:
@@ -128,9 +134,13 @@ def create_app(settings: Settings, db: Database, pipeline: Pipeline) -> FastAPI:
     def readyz() -> Any:
         try:
             report = health.check(db, pipeline, settings, downstream=False)
-        except DatabaseError as problem:
+        except (DatabaseError, DBAPIError) as problem:
+            said = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
             return JSONResponse(
-                {"ready": False, "problems": [{"stage": None, "message": redact(f"database: {problem}")}]},
+                {
+                    "ready": False,
+                    "problems": [{"stage": None, "message": redact(f"database: {said}", settings.secrets())}],
+                },
                 status_code=503,
             )
         problems = [

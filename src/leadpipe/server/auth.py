@@ -76,7 +76,7 @@ def sign_in(db: Database, secret: str, address: str) -> str | None:
     """A new session's cookie value for a valid key, or None; refuses with 429 once an address has
     failed too often lately."""
     moment = now()
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         failures = connection.execute(
             select(func.count()).where(
                 sign_in_failures.c.address == address, sign_in_failures.c.at > moment - SIGN_IN_WINDOW
@@ -113,7 +113,7 @@ def session_for(db: Database, cookie: str | None) -> Session | None:
     """The live session a cookie names (its key still in use), or None."""
     if not cookie or len(cookie) > 200:
         return None
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         row = connection.execute(
             select(api_keys.c.id, api_keys.c.name, api_keys.c.scope, dashboard_sessions.c.csrf_token)
             .join(api_keys, api_keys.c.id == dashboard_sessions.c.key_id)

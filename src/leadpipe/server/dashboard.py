@@ -189,7 +189,7 @@ def mount(app: FastAPI) -> None:
         session = signed_in(request)
         db, pipeline = state(request)
         found: dict[str, list[Any]] = {}
-        with db.engine.connect() as connection:
+        with db.read() as connection:
             for stage in pipeline:
                 table = stage.table
                 label = table.c.name if "name" in table.c else table.c.url if "url" in table.c else table.c.id
@@ -258,11 +258,11 @@ def mount(app: FastAPI) -> None:
         settings = request.app.state.settings
         try:
             found = search_command.area_by_name(settings, area, None, None)
+            plan = search_command.plan(settings, found)
         except ValueError as problem:
             response = page(request, "search.html", session, plan=None, error=str(problem), search_id=None)
             response.status_code = 400
             return response
-        plan = search_command.plan(settings, found)
         search_id = None
         if not dry_run:
             search_id = search_command.add(

@@ -72,7 +72,7 @@ def listed(db: Database) -> list[dict[str, Any]]:
     columns = [
         api_keys.c[name] for name in ("name", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
     ]
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         return [dict(row) for row in connection.execute(select(*columns).order_by(api_keys.c.id)).mappings()]
 
 
@@ -92,7 +92,7 @@ def find(db: Database, secret: str) -> Key | None:
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
     hashed = digest(secret)
-    with db.engine.connect() as connection:
+    with db.read() as connection:
         row = connection.execute(
             select(api_keys.c.id, api_keys.c.name, api_keys.c.scope, api_keys.c.last_used_at).where(
                 api_keys.c.key_hash == hashed, api_keys.c.revoked_at.is_(None)

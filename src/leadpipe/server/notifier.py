@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +80,13 @@ class Notifier:
 
     def _current(self) -> dict[str, health.Problem]:
         report = health.check(self.db, self.pipeline, self.settings, downstream=False)
-        found = {f"{problem.kind}:{problem.stage or '-'}": problem for problem in health.unready(report)}
+        # A dead worker is seen only from its own machine: another process would clear what this one
+        # opened, again and again. Its stage's work without a consumer is what every process sees.
+        found = {
+            f"{problem.kind}:{problem.stage or '-'}": problem
+            for problem in health.unready(report)
+            if problem.kind != "dead_worker"
+        }
         for problem in report.problems:
             if problem.kind == "paused":
                 found[f"paused:{problem.stage}"] = problem
@@ -159,7 +166,7 @@ class Notifier:
             }
         ).encode()
         message_id = f"incident-{row['id']}-{event}"
-        timestamp = int(moment.timestamp())
+        timestamp = int(time.time())  # the sending's: a receiver refuses a stale one, as replay
         headers = {
             "Content-Type": "application/json",
             "webhook-id": message_id,

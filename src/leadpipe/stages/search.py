@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select, text
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import database_now
@@ -51,6 +51,7 @@ from leadpipe.web.places import (
 
 __all__ = ["STAGE", "cell_rows", "request_body", "resources"]
 
+COUNTING_LOCK = 0x6C656164  # the advisory lock the search stage's claims count requests under
 SEARCH_FIELDS = ("id", "query", "included_type", "language", "region", "field_mask")
 
 
@@ -98,6 +99,10 @@ def _load_search(connection: Connection, items: list[dict[str, Any]]) -> None:
     Counted are the pages done, and the pages claimed and not done (this batch's own among them, each
     after the ones before it): so workers claiming at once cannot all take the last request.
     """
+    if connection.dialect.name == "postgresql":
+        # Workers claiming at once would each miss the others' claims, not yet committed: the counts
+        # are taken one claim at a time (the lock ends with the claim's transaction).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COUNTING_LOCK})
     ids = sorted({item["search_id"] for item in items})
     found = connection.execute(
         select(*(searches.c[name] for name in SEARCH_FIELDS)).where(searches.c.id.in_(ids))

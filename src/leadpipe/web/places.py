@@ -189,10 +189,13 @@ class Rectangle:
         middle = math.radians((self.north + self.south) / 2)
         return (self.east - self.west) * KM_PER_DEGREE * math.cos(middle)
 
+    def grid_shape(self, side_km: float) -> tuple[int, int]:
+        """Rows and columns of the grid of cells no side of which is longer than ``side_km``."""
+        return max(1, math.ceil(self.height_km / side_km)), max(1, math.ceil(self.width_km / side_km))
+
     def grid(self, side_km: float) -> list[Rectangle]:
         """The area cut into equal cells no side of which is longer than ``side_km``."""
-        rows = max(1, math.ceil(self.height_km / side_km))
-        columns = max(1, math.ceil(self.width_km / side_km))
+        rows, columns = self.grid_shape(side_km)
         rise, run = (self.north - self.south) / rows, (self.east - self.west) / columns
         return [
             Rectangle(

@@ -152,3 +152,107 @@ def downgrade() -> None:
             batch_op.drop_column(column)
     op.drop_table("search_cells")
     op.drop_table("searches")
+    # The planned tables as 0001 made them, so an upgrade can run again.
+    op.create_table(
+        "place_searches",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("query", sa.String(length=500), nullable=False),
+        sa.Column("location", sa.String(length=500), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=True),
+        sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
+        sa.Column("curation", sa.String(length=16), server_default="new", nullable=False),
+        sa.Column("priority", sa.Integer(), server_default="100", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=200), nullable=True),
+        sa.Column("lease_token", sa.String(length=36), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint(
+            "curation IN ('new', 'selected', 'rejected')", name=op.f("ck_place_searches_curation")
+        ),
+        sa.CheckConstraint(
+            "status IN ('awaiting', 'pending', 'running', 'done', 'dead', 'skipped')",
+            name=op.f("ck_place_searches_status"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_place_searches")),
+    )
+    with op.batch_alter_table("place_searches", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_place_searches_claim",
+            ["priority", "run_after", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "ix_place_searches_lease",
+            ["lease_expires_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'running'"),
+            sqlite_where=sa.text("status = 'running'"),
+        )
+        batch_op.create_index("ix_place_searches_status_finished", ["status", "finished_at"], unique=False)
+    op.create_table(
+        "places",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("search_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("place_id", sa.String(length=300), nullable=False),
+        sa.Column("name", sa.String(length=500), nullable=True),
+        sa.Column("address", sa.String(length=1000), nullable=True),
+        sa.Column("raw", sa.JSON(), nullable=True),
+        sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
+        sa.Column("curation", sa.String(length=16), server_default="new", nullable=False),
+        sa.Column("priority", sa.Integer(), server_default="100", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=200), nullable=True),
+        sa.Column("lease_token", sa.String(length=36), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("curation IN ('new', 'selected', 'rejected')", name=op.f("ck_places_curation")),
+        sa.CheckConstraint(
+            "status IN ('awaiting', 'pending', 'running', 'done', 'dead', 'skipped')",
+            name=op.f("ck_places_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["search_id"],
+            ["place_searches.id"],
+            name=op.f("fk_places_search_id_place_searches"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_places")),
+        sa.UniqueConstraint("place_id", name=op.f("uq_places_place_id")),
+    )
+    with op.batch_alter_table("places", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_places_claim",
+            ["priority", "run_after", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "ix_places_lease",
+            ["lease_expires_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'running'"),
+            sqlite_where=sa.text("status = 'running'"),
+        )
+        batch_op.create_index("ix_places_status_finished", ["status", "finished_at"], unique=False)
