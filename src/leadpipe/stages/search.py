@@ -184,9 +184,7 @@ async def search(item: Item, context: Context) -> Result:
     found = item["found_before"] + len(page.places)
     values = {"places": len(page.places), "requests": 1}
     if page.next_page_token and found < RESULTS_CAP:
-        following = {
-            **cell_rows(item["search_id"], [cell], depth=item["depth"], parent_id=item["parent_id"])[0]
-        }
+        (following,) = cell_rows(item["search_id"], [cell], depth=item["depth"], parent_id=item["parent_id"])
         following.update(page=item["page"] + 1, page_token=page.next_page_token, found_before=found)
         return Result("next_page", values, [*outputs, Insert(search_cells, [following])])
     if found < RESULTS_CAP:
