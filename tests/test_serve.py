@@ -5,6 +5,7 @@ naming the stage, and the notifier posts once; a worker started again clears it,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -17,12 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.demo.sites import sample_sites, serve
 from leadpipe.demo.web import Web
 from leadpipe.server import keys
-from leadpipe.server.notifier import sign
+from leadpipe.server.notifier import Notifier, sign
+from leadpipe.stages import PIPELINE
 from tests.helpers import add_domains, leadpipe_process
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="  # base64 of a test key
@@ -168,3 +172,39 @@ def _get(url: str) -> int:
 def _not_ready(base: str) -> dict[str, Any] | None:
     answer = httpx.get(base + "/readyz", timeout=5)
     return answer.json() if answer.status_code == 503 else None
+
+
+def test_a_webhook_answering_an_endless_body_costs_the_notifier_nothing(
+    db: Database, settings: Settings
+) -> None:
+    """The post counts as sent on a 2xx; the body that follows is never read (it would never end)."""
+
+    class Endless(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    hostile = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    hostile.daemon_threads = True
+    threading.Thread(target=hostile.serve_forever, daemon=True).start()
+    add_domains(db, ["a.example"])  # ready work, no worker: an incident
+    watching = settings.model_copy(
+        update={"alert_webhook_url": SecretStr(f"http://127.0.0.1:{hostile.server_address[1]}/hook")}
+    )
+    try:
+        started = time.monotonic()
+        sent = asyncio.run(asyncio.wait_for(Notifier(db, PIPELINE, watching).check(), timeout=20))
+        assert sent == 1 and time.monotonic() - started < 10
+    finally:
+        hostile.shutdown()
