@@ -491,3 +491,10 @@ def test_readiness_is_503_when_the_database_cannot_be_reached(tmp_path: Path) ->
         answer = detached.get("/readyz")
         assert answer.status_code == 503 and answer.json()["problems"][0]["message"].startswith("database")
         assert "database" in is_error(detached.get("/api/v1/domains", headers=auth("lp_x")), 503)
+
+
+def test_the_dashboards_filters_are_bounded(client: TestClient, read_key: str) -> None:
+    sign_in(client, read_key)
+    assert client.get("/browse/domains", params={"where": "&".join(["status=dead"] * 21)}).status_code == 400
+    assert client.get("/browse/domains", params={"where": "x" * 2001}).status_code == 422
+    assert client.get("/browse/domains", params={"where": "status=dead"}).status_code == 200

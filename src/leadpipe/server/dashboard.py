@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,6 +24,7 @@ from leadpipe.engine import curation, health, queue
 from leadpipe.engine.stage import Pipeline
 from leadpipe.server import auth
 from leadpipe.server.api import (
+    MAX_FILTERS,
     MAX_UPLOAD_BYTES,
     RECORDS,
     add_input,
@@ -138,7 +139,11 @@ def mount(app: FastAPI) -> None:
 
     @app.get("/browse/{record}", include_in_schema=False)
     def browse(
-        request: Request, record: str, where: str = "", sort: str = "-id", offset: int = 0
+        request: Request,
+        record: str,
+        where: Annotated[str, Query(max_length=2000)] = "",
+        sort: Annotated[str, Query(max_length=100)] = "-id",
+        offset: int = 0,
     ) -> HTMLResponse:
         session = signed_in(request)
         if record not in BROWSED:
@@ -146,6 +151,8 @@ def mount(app: FastAPI) -> None:
         db, pipeline = state(request)
         table = RECORDS[record]
         filters = [part.strip() for part in where.split("&") if part.strip()]
+        if len(filters) > MAX_FILTERS:
+            raise HTTPException(400, f"at most {MAX_FILTERS} filters")
         offset = max(0, min(offset, 10_000_000))
         total, rows = records(db, table, filters, sort, PAGE_SIZE, offset)
         stage = pipeline.by_table.get(table.name)
