@@ -50,7 +50,7 @@ RECORDS: dict[str, Table] = {
     "pages": pages,
     "contacts": contacts,
 }
-HIDDEN = frozenset({"lease_token", "key_hash"})  # never leaves the database
+HIDDEN = frozenset({"lease_token"})  # never leaves the database (a lease is the engine's alone)
 MAX_IDS = 10_000  # ids one curation or requeue request may name
 MAX_LINES = 10_000  # lines one submission may hold
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
