@@ -26,10 +26,10 @@ It prints:
   one host saw at once (at most ``LEADPIPE_HTTP_PER_HOST``, or politeness is broken). The web counts
   a request until its handler thread has finished with it, a moment after the client has its answer
   and may have sent its next one, so the peak of all hosts can read one over the limit;
-* the web's floor: how long a bare httpx client, doing nothing between requests, takes for as many
-  requests through the same kind of web, as many at a time, as many in a row to each host as the
-  run made per site; the web is Python threads on this machine's two cores, so part of every ratio
-  is its own;
+* the web's floor: how long a bare client (aiohttp, as leadpipe's), doing nothing between requests,
+  takes for as many requests through the same kind of web, as many at a time, as many in a row to
+  each host as the run made per site; the web is Python threads on this machine's two cores, so
+  part of every ratio is its own;
 * recall: the share of the sites' known emails, phones and social profiles in the export.
 
 ``--before DIR`` runs a second checkout's leadpipe (its own ``.venv``) first, on a fresh web and
@@ -222,23 +222,25 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
 
 
 def floor(web: Web, requests: int, concurrency: int, per_site: int) -> float:
-    """Seconds a bare httpx client, in a process of its own, takes for ``requests`` GETs through this
-    web, ``concurrency`` at a time, ``per_site`` in a row to each host: what the web itself allows,
-    with no crawler's work between requests."""
+    """Seconds a bare client (aiohttp, as leadpipe's fetcher), in a process of its own, takes for
+    ``requests`` GETs through this web, ``concurrency`` at a time, ``per_site`` in a row to each host:
+    what the web itself allows, with no crawler's work between requests."""
     options = [web.url, str(requests), str(concurrency), str(per_site)]
     command = [sys.executable, __file__, "--floor-client", *options]
     return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
 async def _floor_client(proxy: str, requests: int, concurrency: int, per_site: int) -> float:
-    import httpx
+    import aiohttp
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(proxy=proxy, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
 
         async def sequence(number: int) -> None:
             for step, request in enumerate(range(number, requests, concurrency)):
-                await client.get(f"http://floor-{number}-{step // per_site}.test/{request}")
+                url = f"http://floor-{number}-{step // per_site}.test/{request}"
+                async with session.get(url, proxy=proxy) as response:
+                    await response.read()
 
         started = time.perf_counter()
         await asyncio.gather(*(sequence(number) for number in range(concurrency)))
@@ -273,7 +275,7 @@ def report(outcome: Outcome, sites: int, delay: float, settings: Settings) -> fl
         f" ratio {ratio:.2f} (goal <= {GOAL}) {'met' if ratio <= GOAL else 'NOT met'}"
     )
     print(
-        f"the web's floor: a bare httpx client makes as many requests, as many at a time, in {bare:.1f} s"
+        f"the web's floor: a bare client makes as many requests, as many at a time, in {bare:.1f} s"
         f" (ratio {bare / bound:.2f}): this much of the ratio is the loopback web's own"
     )
     print(

@@ -1,7 +1,7 @@
 """A response body's Content-Encoding undone by leadpipe, with bounded output.
 
-httpx decodes each network read whole before its caller sees a byte: one 64 KiB read of a gzip bomb
-becomes some 64 MB at once, and a response hundreds of megabytes, whatever the caller's cap. So the
+HTTP clients decode each network read whole before their caller sees a byte: one 64 KiB read of a
+gzip bomb becomes some 64 MB at once, and a response hundreds of megabytes, whatever the caller's cap. So the
 fetcher reads the raw bytes and passes them through a :class:`BodyDecoder`, which asks zlib for at most
 ``PIECE`` bytes at a time (``max_length``) and keeps the input it has not used yet
 (``unconsumed_tail``) for the next piece. The fetcher counts each piece against its cap and stops
@@ -64,7 +64,7 @@ class BodyDecoder:
             self._inflater = zlib.decompressobj(
                 wbits=zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
             )
-        while not self._inflater.eof:  # bytes after the end of the stream are ignored, as httpx does
+        while not self._inflater.eof:  # bytes after the end of the stream are ignored, as browsers do
             try:
                 piece = self._inflater.decompress(data, PIECE)
             except zlib.error as error:

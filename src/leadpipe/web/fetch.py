@@ -5,13 +5,15 @@ A request passes these layers in order, each a small function of its own:
 1. the address guard, as each connection is opened: no private, loopback or link-local targets (nor
    IPv6 addresses carrying one) unless the operator allows them. Every connection leadpipe opens itself
    goes to the very addresses the guard looked up, once, and checked, so a second look-up cannot
-   answer differently (DNS rebinding). Only the name in a request that httpx sends to a proxy
+   answer differently (DNS rebinding). Only the name in a request sent to a proxy
    (``LEADPIPE_PROXY``, or the environment's for its scheme and host) is the proxy's to resolve; an
    address given as such is checked even then;
 2. robots.txt, for leadpipe's user agent (cached per origin for a day);
 3. politeness: a global and a per-host limit on requests in flight, and an optional per-host delay
    (at least the site's Crawl-delay);
-4. HTTP: verified TLS, redirects followed by hand so each hop passes layers 1 and 2 again, connect and
+4. HTTP (aiohttp: a connection kept per host between its requests, and a fraction of a pure-Python
+   client's work per request, which at dozens in flight is what decides how busy they all are):
+   verified TLS, redirects followed by hand so each hop passes layers 1 and 2 again, connect and
    read timeouts and a deadline for the whole response;
 5. the body: streamed, its transport compression undone in bounded pieces (``web/decode.py``), counted
    and cut at a cap, so neither a huge file nor a gzip bomb is ever held in memory.
@@ -33,14 +35,16 @@ import re
 import socket
 import ssl
 import time
+import urllib.request
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Container, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDictProxy
 from protego import Protego
 
 from leadpipe.config import Settings
@@ -54,6 +58,9 @@ REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_TTL_SECONDS = 24 * 3600
 MAX_CRAWL_DELAY_SECONDS = 10.0
+# How long a host's idle connection is kept for its next request: a site's requests come in a burst
+# (discovery, then its pages), and thousands of hosts an hour must not hold a socket each.
+KEEPALIVE_SECONDS = 5.0
 
 # IPv6 ranges whose last 32 bits are an IPv4 address the packets reach: NAT64's well-known prefix
 # (RFC 6052) and the deprecated IPv4-compatible addresses (RFC 4291).
@@ -63,7 +70,7 @@ LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class FetchError(Exception):
-    """A request that got no usable answer; the subclass says why, as httpx's exceptions do."""
+    """A request that got no usable answer; the subclass says why."""
 
 
 class NetworkError(FetchError):
@@ -140,7 +147,7 @@ HTTPS_UNREACHABLE = (ConnectionFailed, TLSFailed, ProxyRefused, *TRANSIENT)
 class Response:
     url: str
     status: int
-    headers: httpx.Headers
+    headers: CIMultiDictProxy[str]
     body: bytes = b""
     size: int = 0
     truncated: bool = False
@@ -285,32 +292,31 @@ async def _system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-class _GuardedNetwork(httpcore.AsyncNetworkBackend):
-    """httpcore's network for leadpipe's own connections: it connects to the addresses ``addresses``
-    resolved and checked for the host, never to a second look-up of the name. httpcore still gives the
-    name to TLS (SNI, certificate) and httpx to the Host header."""
+class _GuardedResolver(AbstractResolver):
+    """The resolver of leadpipe's own connections: aiohttp connects to the addresses ``addresses``
+    looked up and checked for the host, and to no other (no cache of its own, no second look-up).
+    aiohttp still gives the name to TLS (SNI, certificate) and to the Host header."""
 
     def __init__(self, addresses: Resolver) -> None:
         self._addresses = addresses
-        self._network = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):  # the look-up is part of connecting, as in httpcore
-                addresses = await self._addresses(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from None
-        for address in addresses[:-1]:
-            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
-                return await self._network.connect_tcp(address, port, timeout, local_address, socket_options)
-        return await self._network.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in await self._addresses(host, port)
+        ]
+
+    async def close(self) -> None:
+        pass
 
 
 class Timings:
@@ -339,7 +345,7 @@ class Fetcher:
     def __init__(self, settings: Settings, *, resolver: Resolver | None = None) -> None:
         self.settings = settings
         self.resolver = resolver or _system_resolver
-        self._client: httpx.AsyncClient | None = None
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}  # by whether a proxy takes the request
         self._all = asyncio.Semaphore(settings.http_concurrency)
         self.in_flight = 0  # requests sent and not yet answered in full
         self.requests = 0  # requests answered (or failed), since the fetcher was made
@@ -349,38 +355,37 @@ class Fetcher:
         self._robots: dict[str, Robots] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            proxy = self.settings.proxy.get_secret_value() if self.settings.proxy else None
-            self._client = httpx.AsyncClient(
-                headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-                timeout=httpx.Timeout(
-                    connect=self.settings.http_connect_timeout_seconds,
-                    read=self.settings.http_read_timeout_seconds,
-                    write=self.settings.http_read_timeout_seconds,
-                    pool=None,
-                ),
-                # httpcore looks through every pooled connection for each request: more idle ones
-                # would cost each request more than the reconnections they spare.
-                limits=httpx.Limits(
-                    max_connections=self.settings.http_concurrency, max_keepalive_connections=32
-                ),
-                proxy=proxy,
-                trust_env=True,  # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
-                follow_redirects=False,
+    def _session(self, proxied: bool) -> aiohttp.ClientSession:
+        """The session for requests sent to a proxy, or for leadpipe's own connections (whose
+        resolver is the address guard). A proxy's own address is the operator's choice, not checked."""
+        session = self._sessions.get(proxied)
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=0,  # the politeness layer holds requests to http_concurrency
+                use_dns_cache=False,
+                resolver=None if proxied else _GuardedResolver(self._checked_addresses),
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                # Made now, not at aiohttp's import, so SSL_CERT_FILE and SSL_CERT_DIR are read as set.
+                ssl=ssl.create_default_context(),
             )
-            # The transport for every URL no proxy takes. httpx has no setting for its network (only
-            # httpcore has), and a transport of our own would turn off the environment's proxies.
-            direct = self._client._transport
-            assert isinstance(direct, httpx.AsyncHTTPTransport)
-            direct._pool._network_backend = _GuardedNetwork(self._checked_addresses)
-        return self._client
+            session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+                timeout=aiohttp.ClientTimeout(
+                    total=None,  # the whole response's deadline is get()'s
+                    connect=self.settings.http_connect_timeout_seconds,
+                    sock_read=self.settings.http_read_timeout_seconds,
+                ),
+                auto_decompress=False,  # web/decode.py undoes it, in bounded pieces
+                trust_env=False,  # the environment's proxies are read by _proxy_for
+            )
+            self._sessions[proxied] = session
+        return session
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     async def open_site(self, domain: str) -> Site:
         """How to reach ``domain``: https first, http when https cannot be reached at all (an untrusted
@@ -399,10 +404,17 @@ class Fetcher:
 
     # -- layer 1: the address guard ---------------------------------------------------------------
 
-    def _through_proxy(self, url: str) -> bool:
-        """Whether httpx sends ``url`` to a proxy: httpx's own choice, so the two cannot disagree."""
-        client = self.client
-        return client._transport_for_url(httpx.URL(url)) is not client._transport
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy ``url`` is sent to: ``LEADPIPE_PROXY`` for every URL, else the environment's
+        for its scheme (or ALL_PROXY) unless NO_PROXY names its host; None to connect directly."""
+        if self.settings.proxy is not None:
+            return self.settings.proxy.get_secret_value()
+        parts = urlsplit(url)
+        proxies = urllib.request.getproxies_environment()
+        proxy = proxies.get(parts.scheme) or proxies.get("all")
+        if proxy is None or urllib.request.proxy_bypass(parts.netloc):
+            return None
+        return proxy
 
     async def check_address(self, url: str) -> None:
         """Refuse now a URL the guard would refuse, before work is spent on it: one naming an address
@@ -412,7 +424,7 @@ class Fetcher:
         if self.settings.allow_private_networks:
             return
         host = parts.hostname or ""
-        if _is_address(host) or not self._through_proxy(url):
+        if _is_address(host) or self._proxy_for(url) is None:
             await self._checked_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
 
     async def _checked_addresses(self, host: str, port: int) -> list[str]:
@@ -576,64 +588,56 @@ class Fetcher:
             seen.append(url)
 
     async def _request(self, url: str, max_bytes: int, sink: Sink | None) -> Response:
+        proxy = self._proxy_for(url)
         try:
-            async with self.client.stream("GET", url) as raw:
+            async with self._session(proxy is not None).get(url, proxy=proxy, allow_redirects=False) as raw:
                 response = Response(
-                    str(raw.url),
-                    raw.status_code,
-                    raw.headers,
-                    retry_after_limit=self.settings.max_retry_after_seconds,
+                    url, raw.status, raw.headers, retry_after_limit=self.settings.max_retry_after_seconds
                 )
-                if response.is_redirect:
-                    return response
-                # A buffer that grows in place and hands its bytes over without a copy, where a list of
-                # chunks joined at the end holds the body twice.
-                body = io.BytesIO()
-                async with contextlib.aclosing(_decoded(raw)) as decoded:
-                    async for chunk in decoded:
-                        room = max_bytes - response.size
-                        if len(chunk) > room:
-                            chunk = chunk[:room]
-                            response.truncated = True
-                        response.size += len(chunk)
-                        if sink is None:
-                            body.write(chunk)
-                        elif not sink(chunk):
-                            break
-                        if response.truncated:
-                            break
-                response.body = body.getvalue()
+                if not response.is_redirect:
+                    response.body = await _read(raw, response, max_bytes, sink)
                 return response
-        except httpx.ProxyError as error:
+        except (aiohttp.ClientHttpProxyError, aiohttp.ClientProxyConnectionError) as error:
             raise ProxyRefused(f"the proxy refused {url}: {error}") from None
-        except httpx.ConnectTimeout:
+        except aiohttp.ClientConnectorCertificateError as error:
+            reason = getattr(error.certificate_error, "verify_message", None) or error.certificate_error
+            raise TLSFailed(f"{url}: certificate not trusted ({reason})") from None
+        except aiohttp.ClientSSLError as error:
+            raise TLSFailed(
+                f"{url}: TLS failed ({getattr(error.os_error, 'reason', None) or error})"
+            ) from None
+        except aiohttp.ClientConnectorDNSError:
+            raise NameNotResolved(f"{urlsplit(url).hostname} does not resolve") from None
+        except aiohttp.ClientConnectorError as error:
+            raise ConnectionFailed(f"could not connect to {url}: {error.os_error or error}") from None
+        except aiohttp.ConnectionTimeoutError:
             raise FetchTimeout(f"could not connect to {url} in time") from None
-        except httpx.TimeoutException:
+        except TimeoutError:  # aiohttp's own read timeout; get()'s deadline is outside this call
             raise FetchTimeout(f"{url} stopped answering") from None
-        except httpx.ConnectError as error:
-            raise _connect_error(url, error) from None
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, ValueError) as error:
             raise BadURL(f"not a usable URL: {url!r} ({error})") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, DecodeError) as error:
+        except (aiohttp.ClientError, DecodeError) as error:
             raise ProtocolError(f"broken answer from {url}: {error or type(error).__name__}") from None
 
 
-async def _decoded(raw: httpx.Response) -> AsyncGenerator[bytes]:
-    """The body as it arrives, its Content-Encoding undone by leadpipe's own bounded decoder."""
+async def _read(raw: aiohttp.ClientResponse, response: Response, max_bytes: int, sink: Sink | None) -> bytes:
+    """Read the body as it arrives, its Content-Encoding undone by leadpipe's own bounded decoder,
+    until ``max_bytes`` (then ``response.truncated``) or until ``sink`` says stop. Returns what is
+    kept: nothing when a sink takes the body. A buffer that grows in place hands its bytes over without
+    a copy, where a list of chunks joined at the end holds the body twice."""
+    body = io.BytesIO()
     decoder = BodyDecoder(raw.headers.get("content-encoding", ""))
-    async for data in raw.aiter_raw():
-        for piece in decoder.decode(data):
-            yield piece
-
-
-def _connect_error(url: str, error: httpx.ConnectError) -> NetworkError:
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return TLSFailed(f"{url}: certificate not trusted ({cause.verify_message})")
-        if isinstance(cause, ssl.SSLError):
-            return TLSFailed(f"{url}: TLS failed ({cause.reason or cause})")
-        if isinstance(cause, socket.gaierror):
-            return NameNotResolved(f"{urlsplit(url).hostname} does not resolve")
-        cause = cause.__cause__ or cause.__context__
-    return ConnectionFailed(f"could not connect to {url}: {error}")
+    async for data in raw.content.iter_any():
+        for chunk in decoder.decode(data):
+            room = max_bytes - response.size
+            if len(chunk) > room:
+                chunk = chunk[:room]
+                response.truncated = True
+            response.size += len(chunk)
+            if sink is None:
+                body.write(chunk)
+            elif not sink(chunk):
+                return body.getvalue()
+            if response.truncated:
+                return body.getvalue()
+    return body.getvalue()
