@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import gzip
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -130,6 +131,46 @@ def test_a_server_that_never_answers_times_out_within_the_deadline(web: Web) -> 
         run(_get(fetcher_for(web, http_total_timeout_seconds=1.0), "http://slow.test/", obey_robots=False))
     assert isinstance(failed.value, FetchTimeout)
     assert time.monotonic() - started < 3
+
+
+ENDLESS_HEADS = {
+    "headers": (b"HTTP/1.1 200 OK\r\n", b"X-Filler: " + b"a" * 100 + b"\r\n"),
+    "one header line": (b"HTTP/1.1 200 OK\r\nX-Long: ", b"a" * 65536),
+    "status line": (b"", b"H" * 65536),
+}
+
+
+@pytest.mark.parametrize("endless", ENDLESS_HEADS)
+def test_an_answer_whose_head_never_ends_is_a_broken_answer_at_once(endless: str) -> None:
+    """A server streaming headers for ever: refused at the client's header limits, neither waited
+    for until a timeout nor held in memory."""
+    start, repeated = ENDLESS_HEADS[endless]
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        try:
+            connection.sendall(start)
+            while True:
+                connection.sendall(repeated * (65536 // len(repeated)))
+        except OSError:
+            connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    fetcher = Fetcher(Settings(allow_private_networks=True, http_total_timeout_seconds=30))
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="broken answer"):
+            run(_get(fetcher, url, obey_robots=False))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        server.close()
+    assert time.monotonic() - started < 5
+    assert peak < 5 * 1024 * 1024
 
 
 def test_a_slow_drip_body_is_bounded_by_the_total_deadline(web: Web) -> None:
