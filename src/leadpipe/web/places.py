@@ -278,10 +278,17 @@ class PlacesClient:
         key = settings.google_places_api_key
         self._key = key.get_secret_value() if key else ""
         self.base_url = settings.places_base_url.rstrip("/")
-        self._client = httpx.AsyncClient(
-            timeout=settings.places_timeout_seconds,
-            headers={"User-Agent": settings.user_agent, "Content-Type": "application/json"},
-        )
+        self._settings = settings
+        self._client: httpx.AsyncClient | None = None  # made at the first call: most runs search nothing
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._settings.places_timeout_seconds,
+                headers={"User-Agent": self._settings.user_agent, "Content-Type": "application/json"},
+            )
+        return self._client
 
     async def search_text(
         self, body: Mapping[str, Any], mask: str, page_token: str | None = None
@@ -310,7 +317,7 @@ class PlacesClient:
             raise PlacesRefused("no Google Places API key: set LEADPIPE_GOOGLE_PLACES_API_KEY")
         headers = {"X-Goog-Api-Key": self._key, "X-Goog-FieldMask": mask}
         try:
-            async with self._client.stream(
+            async with self.client.stream(
                 method, self.base_url + path, headers=headers, **request
             ) as response:
                 body = bytearray()
@@ -335,7 +342,9 @@ class PlacesClient:
         raise _error(response.status_code, answer)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def _error(http_status: int, answer: Any) -> PlacesError:
