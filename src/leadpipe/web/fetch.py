@@ -597,8 +597,12 @@ class Fetcher:
                 if not response.is_redirect:
                     response.body = await _read(raw, response, max_bytes, sink)
                 return response
-        except (aiohttp.ClientHttpProxyError, aiohttp.ClientProxyConnectionError) as error:
-            raise ProxyRefused(f"the proxy refused {url}: {error}") from None
+        except aiohttp.ClientHttpProxyError as error:
+            raise ProxyRefused(
+                f"the proxy refused {url}: HTTP {error.status} {_brief(error.message)}"
+            ) from None
+        except aiohttp.ClientProxyConnectionError as error:
+            raise ProxyRefused(f"the proxy for {url} could not be reached: {error.os_error}") from None
         except aiohttp.ClientConnectorCertificateError as error:
             reason = getattr(error.certificate_error, "verify_message", None) or error.certificate_error
             raise TLSFailed(f"{url}: certificate not trusted ({reason})") from None
@@ -616,8 +620,16 @@ class Fetcher:
             raise FetchTimeout(f"{url} stopped answering") from None
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, ValueError) as error:
             raise BadURL(f"not a usable URL: {url!r} ({error})") from None
+        except aiohttp.ClientResponseError as error:  # an answer aiohttp could not parse
+            raise ProtocolError(f"broken answer from {url}: {_brief(error.message)}") from None
         except (aiohttp.ClientError, DecodeError) as error:
             raise ProtocolError(f"broken answer from {url}: {error or type(error).__name__}") from None
+
+
+def _brief(text: str, limit: int = 200) -> str:
+    """A server-made message (which may quote kilobytes of its answer) on one short line."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 async def _read(raw: aiohttp.ClientResponse, response: Response, max_bytes: int, sink: Sink | None) -> bytes:
