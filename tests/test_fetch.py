@@ -431,6 +431,43 @@ def test_names_resolving_to_private_ranges_are_refused(address: str) -> None:
     assert isinstance(refused.value, AddressRefused) and address in str(refused.value)
 
 
+def test_no_cookie_a_site_sets_is_kept_or_sent_back() -> None:
+    cookies: list[str | None] = []
+
+    class CookieSetter(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            cookies.append(self.headers["Cookie"])
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CookieSetter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://shop.test:{server.server_address[1]}"  # a name: cookies of an address are never kept
+
+    async def twice() -> None:
+        fetcher = Fetcher(Settings(allow_private_networks=True), resolver=answering(["127.0.0.1"]))
+        try:
+            for path in ("/a", "/b"):
+                await fetcher.get(base + path, obey_robots=False)
+        finally:
+            await fetcher.aclose()
+
+    try:
+        run(twice())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert cookies == [None, None]
+
+
 def test_loopback_is_allowed_when_the_operator_allows_it(web: Web) -> None:
     web.add("127.0.0.1", "/", b"local")
     response = run(_get(Fetcher(Settings(allow_private_networks=True)), web.url + "/", obey_robots=False))

@@ -34,6 +34,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -61,6 +62,9 @@ MAX_CRAWL_DELAY_SECONDS = 10.0
 # How long a host's idle connection is kept for its next request: a site's requests come in a burst
 # (discovery, then its pages), and thousands of hosts an hour must not hold a socket each.
 KEEPALIVE_SECONDS = 5.0
+# Python before 3.12.8 (and 3.13.0) can keep a TLS connection open for ever when the server never
+# finishes its shutdown (cpython#118960): aiohttp then aborts such a connection itself.
+TLS_SHUTDOWN_MAY_HANG = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
 # IPv6 ranges whose last 32 bits are an IPv4 address the packets reach: NAT64's well-known prefix
 # (RFC 6052) and the deprecated IPv4-compatible addresses (RFC 4291).
@@ -367,6 +371,7 @@ class Fetcher:
                 keepalive_timeout=KEEPALIVE_SECONDS,
                 # Made now, not at aiohttp's import, so SSL_CERT_FILE and SSL_CERT_DIR are read as set.
                 ssl=ssl.create_default_context(),
+                enable_cleanup_closed=TLS_SHUTDOWN_MAY_HANG,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -378,6 +383,9 @@ class Fetcher:
                 ),
                 auto_decompress=False,  # web/decode.py undoes it, in bounded pieces
                 trust_env=False,  # the environment's proxies are read by _proxy_for
+                # No cookies kept: a site's Set-Cookie neither follows leadpipe to its next request nor
+                # piles up in memory over a long crawl.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._sessions[proxied] = session
         return session
