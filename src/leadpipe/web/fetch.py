@@ -59,9 +59,12 @@ REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_TTL_SECONDS = 24 * 3600
 MAX_CRAWL_DELAY_SECONDS = 10.0
-# How long a host's idle connection is kept for its next request: a site's requests come in a burst
-# (discovery, then its pages), and thousands of hosts an hour must not hold a socket each.
-KEEPALIVE_SECONDS = 5.0
+# How long a host's idle connection is kept for its next request. A site's requests come in bursts
+# (discovery's steps, then its pages, each a moment after the last), and aiohttp caps only connections
+# in use, not idle ones: each host seen in the last few seconds keeps its sockets (aiohttp sweeps them
+# every KEEPALIVE_SECONDS, so an idle one lives up to twice that). Short, so that a fast crawl holds
+# some hundreds of sockets at most, not the thousands a long keep-alive would.
+KEEPALIVE_SECONDS = 2.0
 # Python before 3.12.8 (and 3.13.0) can keep a TLS connection open for ever when the server never
 # finishes its shutdown (cpython#118960): aiohttp then aborts such a connection itself.
 TLS_SHUTDOWN_MAY_HANG = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
