@@ -330,3 +330,29 @@ def test_sigterm_releases_items_longer_than_the_grace_unburnt(db: Database, tmp_
     assert [tuple(row) for row in released] == [(0, None, None)] * 5
     assert pages_per_domain(db) == {}
     assert worker_rows(db) == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no open-file limit to raise on Windows")
+@pytest.mark.parametrize("hard", [None, 300])  # None: this machine's own hard limit
+def test_the_engine_raises_a_low_open_file_limit_as_far_as_allowed(hard: int | None) -> None:
+    """A laptop's 256 open files would not hold the sockets of a crawl: a command running the engine
+    raises its own soft limit, never past the hard one."""
+    import resource
+
+    from leadpipe.cli.runner import OPEN_FILES
+
+    if hard is None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    script = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, {hard}))
+from leadpipe.cli.runner import run_engine
+
+async def limit():
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+print(*run_engine(limit()))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    expected = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+    assert done.stdout.split() == [str(expected), str(hard)]
