@@ -353,6 +353,9 @@ class Fetcher:
         self.settings = settings
         self.resolver = resolver or _system_resolver
         self._sessions: dict[bool, aiohttp.ClientSession] = {}  # by whether a proxy takes the request
+        # Read once, as the fetcher is made: reading the environment costs more than a request's
+        # own work here.
+        self._environment_proxies = urllib.request.getproxies_environment()
         self._all = asyncio.Semaphore(settings.http_concurrency)
         self.in_flight = 0  # requests sent and not yet answered in full
         self.requests = 0  # requests answered (or failed), since the fetcher was made
@@ -416,14 +419,15 @@ class Fetcher:
     # -- layer 1: the address guard ---------------------------------------------------------------
 
     def _proxy_for(self, url: str) -> str | None:
-        """The proxy ``url`` is sent to: ``LEADPIPE_PROXY`` for every URL, else the environment's
-        for its scheme (or ALL_PROXY) unless NO_PROXY names its host; None to connect directly."""
+        """The proxy ``url`` is sent to: ``LEADPIPE_PROXY`` for every URL, else the environment's (as
+        the fetcher found it) for its scheme, or ALL_PROXY, unless NO_PROXY names its host; None to
+        connect directly."""
         if self.settings.proxy is not None:
             return self.settings.proxy.get_secret_value()
         parts = urlsplit(url)
-        proxies = urllib.request.getproxies_environment()
-        proxy = proxies.get(parts.scheme) or proxies.get("all")
-        if proxy is None or urllib.request.proxy_bypass(parts.netloc):
+        proxy = self._environment_proxies.get(parts.scheme) or self._environment_proxies.get("all")
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
+        if proxy is None or bypass(parts.netloc, self._environment_proxies):
             return None
         return proxy
 
