@@ -10,27 +10,50 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import fcntl
 except ImportError:  # Windows: SQLite's busy handler alone orders the writers
     fcntl = None  # type: ignore[assignment]
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from leadpipe.logs import redact
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
+# The newest migration in db/migrations/versions (tests/test_schema.py holds it to Alembic's head). A
+# database at it, or an empty one, is ready without Alembic, whose import costs each command ~0.15 s.
+SCHEMA_HEAD = "0005"
+# Where Alembic keeps a database's revision, as Alembic makes it.
+alembic_version = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 BUSY_TIMEOUT_MS = 60_000  # how long a SQLite transaction waits for the write lock
 
 
@@ -54,6 +77,13 @@ def database_now(connection: Connection) -> datetime:
     if connection.dialect.name == "postgresql":
         return utc(connection.execute(text("SELECT now()")).scalar_one())
     return now()
+
+
+def _revision(connection: Connection) -> str | None:
+    """The database's migration revision, read as Alembic writes it (None when it has none)."""
+    if not inspect(connection).has_table(alembic_version.name):
+        return None
+    return connection.execute(select(alembic_version.c.version_num)).scalar()
 
 
 def _engine_for(url: str) -> Engine:
@@ -94,13 +124,28 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: a deferred transaction that reads then
     # writes fails at once with SQLITE_BUSY under a concurrent writer, whatever the busy timeout.
     dbapi_connection.isolation_level = None
+    _into_wal(dbapi_connection)
     for pragma in (
-        "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
         "PRAGMA foreign_keys=ON",
     ):
         dbapi_connection.execute(pragma)
+
+
+def _into_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """Write-ahead logging, which a new file takes at its first connection. While one connection turns
+    it on, SQLite answers another's request at once with "database is locked", without waiting as the
+    busy timeout says (workers started together on a new file): that one asks again until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class WriteLockBusy(Exception):
@@ -229,6 +274,8 @@ class Database:
             raise DatabaseError(f"cannot reach the database at {self.display_url}: {reason}") from None
 
     def _alembic(self, connection: Connection) -> Config:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
         config.attributes["connection"] = connection
@@ -236,28 +283,57 @@ class Database:
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _revision(connection)
 
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic(None)).get_current_head()  # type: ignore[arg-type]
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration; safe when many processes start at once."""
+        from alembic import command
+
         self.check()
         try:
-            with self.engine.begin() as connection:
-                if self.is_postgres:
-                    # Serialise concurrent upgrades from workers starting together.
-                    connection.execute(text("SELECT pg_advisory_xact_lock(7150111)"))
+            with self._schema_change() as connection:
                 command.upgrade(self._alembic(connection), "head")
         except SQLAlchemyError as error:
             raise DatabaseError(f"could not upgrade the database schema: {error}") from None
 
     def ensure_schema(self) -> None:
-        """Create or upgrade the schema when it is behind, so every command starts on a ready database."""
+        """Create or upgrade the schema when it is behind, so every command starts on a ready database.
+
+        An empty database gets the models' schema in one go, stamped with the newest migration (as
+        Alembic's documentation advises for a new database): what the migrations build step by step,
+        tests/test_schema.py holds them to the same."""
         self.check()
-        if self.schema_revision() != self.head_revision():
+        if self.schema_revision() == SCHEMA_HEAD:
+            return
+        try:
+            with self._schema_change() as connection:
+                # Asked again under the lock: another process may have made it meanwhile.
+                if _revision(connection) is not None or inspect(connection).get_table_names():
+                    empty = False
+                else:
+                    from leadpipe.db.models import Base
+
+                    Base.metadata.create_all(connection)
+                    alembic_version.create(connection)
+                    connection.execute(alembic_version.insert().values(version_num=SCHEMA_HEAD))
+                    empty = True
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"could not create the database schema: {error}") from None
+        if not empty:
             self.upgrade()
+
+    @contextlib.contextmanager
+    def _schema_change(self) -> Iterator[Connection]:
+        """A transaction that changes the schema, one process at a time."""
+        with self.engine.begin() as connection:
+            if self.is_postgres:  # SQLite's BEGIN IMMEDIATE serialises them already
+                connection.execute(text("SELECT pg_advisory_xact_lock(7150111)"))
+            yield connection
 
     def writer_queue(self) -> WriterQueue | None:
         """The queue for the write lock of a SQLite file (none for PostgreSQL, whose rows lock apart,

@@ -22,12 +22,14 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from leadpipe.config import Settings
 from leadpipe.logs import redact
+
+# httpx is imported where a request is made: most runs search nothing, and it costs a start ~40 ms.
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "LEAD_FIELDS",
@@ -284,6 +286,8 @@ class PlacesClient:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(
                 timeout=self._settings.places_timeout_seconds,
                 headers={"User-Agent": self._settings.user_agent, "Content-Type": "application/json"},
@@ -315,6 +319,8 @@ class PlacesClient:
     async def _call(self, method: str, path: str, mask: str, **request: Any) -> dict[str, Any]:
         if not self._key:
             raise PlacesRefused("no Google Places API key: set LEADPIPE_GOOGLE_PLACES_API_KEY")
+        import httpx
+
         headers = {"X-Goog-Api-Key": self._key, "X-Goog-FieldMask": mask}
         try:
             async with self.client.stream(

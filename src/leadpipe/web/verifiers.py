@@ -17,7 +17,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import SecretStr
 
 from leadpipe.config import Settings
@@ -50,6 +49,8 @@ class Verifier(ABC):
         self.base_url = base_url
         self._key = key.get_secret_value() if key else ""
         self._max_retry_after = settings.max_retry_after_seconds
+        import httpx  # here, not at the top: most runs have no verifier, and httpx costs a start ~40 ms
+
         self._client = httpx.AsyncClient(
             timeout=settings.email_verifier_timeout_seconds,
             headers={"User-Agent": settings.user_agent, "Accept": "application/json"},
@@ -66,6 +67,8 @@ class Verifier(ABC):
 
     async def _get(self, url: str, params: dict[str, str]) -> Any:
         """The JSON body of a 200 answer, or the verdict on any other answer."""
+        import httpx
+
         try:
             response = await self._client.get(url, params=params)
         except httpx.TimeoutException:

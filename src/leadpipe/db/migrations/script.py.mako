@@ -3,6 +3,8 @@
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
+
+The newest migration is also SCHEMA_HEAD in leadpipe/db/connect.py (tests/test_schema.py checks it).
 """
 
 import sqlalchemy as sa
