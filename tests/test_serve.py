@@ -71,7 +71,12 @@ def free_port() -> int:
 
 
 def leadpipe(db_url: str, *args: str, **settings: str) -> subprocess.Popen[str]:
-    fast = {"LEADPIPE_HEARTBEAT_SECONDS": "0.5", "LEADPIPE_WORKER_TTL_SECONDS": "3"}
+    # A stop waits at most a second for items in flight (answers here take seconds, the default grace 30).
+    fast = {
+        "LEADPIPE_HEARTBEAT_SECONDS": "0.5",
+        "LEADPIPE_WORKER_TTL_SECONDS": "3",
+        "LEADPIPE_SHUTDOWN_GRACE_SECONDS": "1",
+    }
     return leadpipe_process(*args, LEADPIPE_DATABASE_URL=db_url, **{**fast, **settings})
 
 
