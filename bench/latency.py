@@ -26,6 +26,8 @@ It prints:
   one host saw at once (at most ``LEADPIPE_HTTP_PER_HOST``, or politeness is broken). The web counts
   a request until its handler thread has finished with it, a moment after the client has its answer
   and may have sent its next one, so the peak of all hosts can read one over the limit;
+* the start-up: when the first request reached the web (Python's imports, the database, the intake),
+  and the ratio of the rest of the run alone;
 * the web's floor: how long a bare client (aiohttp, as leadpipe's), doing nothing between requests,
   takes for as many requests through the same kind of web, as many at a time, as many in a row to
   each host as the run made per site; the web is Python threads on this machine's two cores, so
@@ -74,6 +76,7 @@ class Outcome:
     label: str
     wall: float
     work_done: float  # when the last answering site's last request was answered
+    first_request: float  # when the web saw the first request: the command's start-up before it
     exit_code: int
     requests: Counter[str]
     wasted_probes: int
@@ -166,6 +169,7 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
     }
     samples: list[int] = []
     answered_at = [0.0]
+    first_at: list[float] = []
     stop = threading.Event()
     started = time.perf_counter()
 
@@ -173,6 +177,8 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
         answered = 0
         while not stop.wait(SAMPLE_SECONDS):
             samples.append(web.in_flight)
+            if not first_at and (web.log or web.tunnels):
+                first_at.append(time.perf_counter() - started)
             count = web.answered_but(SILENT_HOST)
             if count != answered:
                 answered, answered_at[0] = count, time.perf_counter() - started
@@ -203,7 +209,8 @@ def _run(label: str, python: str, web: Web, sites: list[SampleSite], folder: Pat
     wasted = sum(
         1 for host, path in web.log if host in naming and path in KNOWN_PATHS and path not in named[host]
     )
-    outcome = Outcome(label, wall, answered_at[0], code, requests, wasted, cpu, samples)
+    first = first_at[0] if first_at else wall
+    outcome = Outcome(label, wall, answered_at[0], first, code, requests, wasted, cpu, samples)
     outcome.peak = web.peak_in_flight
     outcome.host_peak = max(count for host, count in web.host_peaks.items() if host != SILENT_HOST)
     outcome.log = log.read_text(errors="replace")
@@ -277,6 +284,11 @@ def report(outcome: Outcome, sites: int, delay: float, settings: Settings) -> fl
     print(
         f"the web's floor: a bare client makes as many requests, as many at a time, in {bare:.1f} s"
         f" (ratio {bare / bound:.2f}): this much of the ratio is the loopback web's own"
+    )
+    crawl = outcome.work_done - outcome.first_request
+    print(
+        f"start-up      the first request went out at {outcome.first_request:.2f} s (ratio"
+        f" {outcome.first_request / bound:.2f}); from there to the end, {crawl:.1f} s (ratio {crawl / bound:.2f})"
     )
     print(
         f"in flight     peak {outcome.peak} of {settings.http_concurrency}; per host at most "
