@@ -313,18 +313,17 @@ class Database:
         try:
             with self._schema_change() as connection:
                 # Asked again under the lock: another process may have made it meanwhile.
-                if _revision(connection) is not None or inspect(connection).get_table_names():
-                    empty = False
-                else:
+                revision = _revision(connection)
+                if revision is None and not inspect(connection).get_table_names():
                     from leadpipe.db.models import Base
 
                     Base.metadata.create_all(connection)
                     alembic_version.create(connection)
                     connection.execute(alembic_version.insert().values(version_num=SCHEMA_HEAD))
-                    empty = True
+                    revision = SCHEMA_HEAD
         except SQLAlchemyError as error:
             raise DatabaseError(f"could not create the database schema: {error}") from None
-        if not empty:
+        if revision != SCHEMA_HEAD:
             self.upgrade()
 
     @contextlib.contextmanager
