@@ -101,6 +101,20 @@ class Cached:
     checked_at: datetime
 
 
+_earlier = contacts.alias("earlier")
+# How many emails of a contact's domain came before it; made once, not at every claim (an alias's
+# columns are built anew each time it is made).
+_EMAILS_BEFORE = (
+    select(func.count())
+    .where(
+        _earlier.c.domain_id == contacts.c.domain_id,
+        _earlier.c.kind == "email",
+        _earlier.c.id < contacts.c.id,
+    )
+    .scalar_subquery()
+)
+
+
 def _load_checks(connection: Connection, items: list[dict[str, Any]]) -> None:
     """Each claimed email's cached check, or None, and how many of its domain's emails came before it:
     two queries for the batch, at claim."""
@@ -113,17 +127,7 @@ def _load_checks(connection: Connection, items: list[dict[str, Any]]) -> None:
         row.address: Cached(row.id, cast(Status, row.status), row.reason, row.provider, utc(row.checked_at))
         for row in found
     }
-    earlier = contacts.alias("earlier")
-    place = (
-        select(func.count())
-        .where(
-            earlier.c.domain_id == contacts.c.domain_id,
-            earlier.c.kind == "email",
-            earlier.c.id < contacts.c.id,
-        )
-        .scalar_subquery()
-    )
-    claimed = select(contacts.c.id, place).where(contacts.c.id.in_([item["id"] for item in items]))
+    claimed = select(contacts.c.id, _EMAILS_BEFORE).where(contacts.c.id.in_([item["id"] for item in items]))
     places = {contact_id: before for contact_id, before in connection.execute(claimed)}
     for item in items:
         item["email_check"] = cached.get(addresses[item["id"]])
