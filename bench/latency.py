@@ -287,7 +287,7 @@ def report(outcome: Outcome, sites: int, delay: float, settings: Settings) -> fl
     )
     crawl = outcome.work_done - outcome.first_request
     print(
-        f"start-up      the first request went out at {outcome.first_request:.2f} s (ratio"
+        f"start-up      the first request reached the web at {outcome.first_request:.2f} s (ratio"
         f" {outcome.first_request / bound:.2f}); from there to the end, {crawl:.1f} s (ratio {crawl / bound:.2f})"
     )
     print(

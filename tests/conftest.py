@@ -6,42 +6,17 @@ names a server where a fresh database is created for the session; tables are emp
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
 from leadpipe.db.models import Base
 from leadpipe.demo.web import Web
-
-ADMIN_URL = os.environ.get("LEADPIPE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database on the test server, dropped afterwards."""
-    name = f"leadpipe_test_{uuid.uuid4().hex[:8]}"
-    # pool_pre_ping: the restart test restarts the server, and this engine must still drop the database.
-    admin = create_engine(
-        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
-        pool_pre_ping=True,
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.helpers import fresh_postgres
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,15 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
@@ -19,6 +23,28 @@ from leadpipe.engine.stage import Pipeline
 from leadpipe.engine.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
+# The PostgreSQL server the tests make their databases on.
+ADMIN_URL = os.environ.get("LEADPIPE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the test server, dropped afterwards."""
+    name = f"leadpipe_test_{uuid.uuid4().hex[:8]}"
+    # pool_pre_ping: the restart test restarts the server, and this engine must still drop the database.
+    admin = create_engine(
+        make_url(ADMIN_URL).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def leadpipe_process(*args: str, **settings: str) -> subprocess.Popen[str]:

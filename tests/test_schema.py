@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from leadpipe.db.connect import SCHEMA_HEAD, Database
 from leadpipe.db.models import NATURAL_KEYS, WORK_TABLES, Base, contacts, domains
-from tests.conftest import fresh_postgres
+from tests.helpers import fresh_postgres
 
 
 def test_migrations_from_empty_give_the_models_schema(db: Database) -> None:
