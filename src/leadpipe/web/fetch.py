@@ -18,6 +18,10 @@ A request passes these layers in order, each a small function of its own:
 5. the body: streamed, its transport compression undone in bounded pieces (``web/decode.py``), counted
    and cut at a cap, so neither a huge file nor a gzip bomb is ever held in memory.
 
+Before the layers, the handover (``web/handover.py``): an answer one stage read whole and handed on
+(a small sitemap discovery classified, the home page it read for links) answers the next stage's ask
+for the same URL in this process, so the site is asked once.
+
 Nothing here retries on a 429/503: :meth:`Fetcher.raise_if_throttled` raises :class:`Throttled` with
 the wait, which the stages make the engine's ``RetryLater`` (`leadpipe.stages.errors`), so no worker
 slot waits it out; meanwhile :meth:`Fetcher.slow_down` holds back that host's next requests, no longer
@@ -39,7 +43,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -50,6 +54,7 @@ from protego import Protego
 
 from leadpipe.config import Settings
 from leadpipe.web.decode import BodyDecoder, DecodeError
+from leadpipe.web.handover import ENTRY_MAX_BYTES, Handover
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 Sink = Callable[[bytes], bool]
@@ -59,6 +64,7 @@ REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 ROBOTS_TTL_SECONDS = 24 * 3600
 MAX_CRAWL_DELAY_SECONDS = 10.0
+REPLAY_CHUNK_BYTES = 64 * 1024  # a held body goes to a sink in pieces, as it would off the wire
 # How long a host's idle connection is kept for its next request. A site's requests come in bursts
 # (discovery's steps, then its pages, each a moment after the last), and aiohttp caps only connections
 # in use, not idle ones: each host seen in the last few seconds keeps its sockets (aiohttp sweeps them
@@ -364,6 +370,7 @@ class Fetcher:
         self._next_at: dict[str, float] = {}
         self._robots: dict[str, Robots] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        self.handover: Handover[Response] = Handover()
 
     def _session(self, proxied: bool) -> aiohttp.ClientSession:
         """The session for requests sent to a proxy, or for leadpipe's own connections (whose
@@ -546,20 +553,35 @@ class Fetcher:
         sink: Sink | None = None,
         obey_robots: bool = True,
         stop_at: Container[str] = (),
+        hand_on: bool = False,
     ) -> Response:
         """GET ``url``; the body is kept (up to ``max_bytes``) or handed to ``sink`` as it arrives.
 
         A redirect to a URL in ``stop_at`` is not followed: the 3xx response is returned as it is.
+        With ``hand_on``, an answer read whole (a 2xx, not cut, its sink never saying stop) is held
+        for the next ask of the same URL in this process (`leadpipe.web.handover`), which is answered
+        with it instead of by the site; an ask naming ``stop_at`` always goes to the site.
         """
+        held = None if stop_at else self.handover.take(url)
+        if held is not None and held.size <= max_bytes:
+            if hand_on:
+                self.handover.hold(url, held, held.size)
+            return _replayed(held, sink)
+        copy = _Copy(sink) if hand_on and sink is not None else None
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.http_total_timeout_seconds):
-                response = await self._follow(url, max_bytes, sink, obey_robots, stop_at)
+                response = await self._follow(url, max_bytes, copy or sink, obey_robots, stop_at)
         except TimeoutError:
             raise FetchTimeout(
                 f"no complete answer from {url} within {self.settings.http_total_timeout_seconds:g}s",
             ) from None
         response.seconds = time.monotonic() - started
+        if hand_on and 200 <= response.status < 300 and not response.truncated:
+            if copy is None:
+                self.handover.hold(url, replace(response), response.size)
+            elif copy.whole:
+                self.handover.hold(url, replace(response, body=copy.body.getvalue()), response.size)
         return response
 
     async def _follow(
@@ -639,6 +661,37 @@ class Fetcher:
             raise ProtocolError(f"broken answer from {url}: {_brief(error.message)}") from None
         except (aiohttp.ClientError, DecodeError) as error:
             raise ProtocolError(f"broken answer from {url}: {error or type(error).__name__}") from None
+
+
+class _Copy:
+    """A sink that keeps a copy of what it is given, while that fits a handover entry."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.body = io.BytesIO()
+        self.whole = True  # every chunk so far is in the copy, and the sink never said stop
+
+    def __call__(self, chunk: bytes) -> bool:
+        if self.whole and self.body.tell() + len(chunk) <= ENTRY_MAX_BYTES:
+            self.body.write(chunk)
+        else:
+            self.whole = False
+        going = self.sink(chunk)
+        self.whole = self.whole and going
+        return going
+
+
+def _replayed(held: Response, sink: Sink | None) -> Response:
+    """A held answer as a new one: its body kept, or handed to ``sink`` until it says stop."""
+    if sink is None:
+        return replace(held, redirects=list(held.redirects))
+    response = replace(held, body=b"", size=0, redirects=list(held.redirects))
+    for start in range(0, len(held.body), REPLAY_CHUNK_BYTES):
+        chunk = held.body[start : start + REPLAY_CHUNK_BYTES]
+        response.size += len(chunk)
+        if not sink(chunk):
+            break
+    return response
 
 
 def _brief(text: str, limit: int = 200) -> str:

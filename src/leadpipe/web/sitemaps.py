@@ -6,7 +6,8 @@ those name none, the well-known paths, until one of them is a sitemap; only when
 as the host takes (``http_per_host``). A candidate counts only if its content is a sitemap: an HTML
 page answered with 200 is recorded as a soft 404. Indexes are followed to a depth cap with one visited set
 per domain, so each file is fetched once and loops end. Urlsets, text lists and feeds are noted for
-reading after just enough of them is read to know what they are. A site with no sitemap at all is
+reading after just enough of them is read to know what they are; a small one is read whole and
+handed on (`leadpipe.web.handover`), as is the home page, so the next stage need not ask again. A site with no sitemap at all is
 not a dead end: its home page's links on the same site stand in for its pages.
 
 A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page (a soft 404), a
@@ -41,6 +42,7 @@ from leadpipe.web.fetch import (
     Throttled,
     same_origin,
 )
+from leadpipe.web.handover import ENTRY_MAX_BYTES
 
 KNOWN_PATHS = (
     "/sitemap.xml",
@@ -223,18 +225,24 @@ async def _probe(
         keep=same_site(found.domain),
     )
     children: list[str] = []
+    read = 0
 
     def sink(chunk: bytes) -> bool:
-        entries = parser.feed(chunk)
-        if parser.kind == "index":
-            children.extend(entry.loc for entry in entries)
-            return not parser.stopped
-        return parser.kind == "unknown" and not parser.stopped
+        nonlocal read
+        read += len(chunk)
+        if parser.kind not in IMPORTABLE:
+            entries = parser.feed(chunk)
+            if parser.kind == "index":
+                children.extend(entry.loc for entry in entries)
+            if parser.kind not in IMPORTABLE:
+                return parser.kind in ("index", "unknown") and not parser.stopped
+        # Known to be for the import: a small one is read on, unparsed, to be handed to it whole.
+        return read <= ENTRY_MAX_BYTES and not parser.stopped
 
     try:
         # One byte over the parser's cap, so the parser is the one to name it.
         response = await fetcher.get(
-            candidate.url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink, stop_at=seen
+            candidate.url, max_bytes=settings.sitemap_max_bytes + 1, sink=sink, stop_at=seen, hand_on=True
         )
     except (Throttled, *TRANSIENT):
         raise
@@ -272,7 +280,7 @@ async def _from_home_page(fetcher: Fetcher, found: Discovery, settings: Settings
     assert found.site is not None
     home = found.site.origin + "/"
     try:
-        response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES)
+        response = await fetcher.get(home, max_bytes=HOME_MAX_BYTES, hand_on=True)  # the scrape's next
     except (Throttled, *TRANSIENT):
         raise
     except FetchError as error:
