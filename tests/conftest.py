@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from leadpipe.config import Settings
 from leadpipe.db.connect import Database
-from leadpipe.db.models import Base
+from leadpipe.db.models import metadata
 from leadpipe.demo.web import Web
 from tests.helpers import fresh_postgres
 
@@ -28,7 +28,7 @@ def postgres_url() -> Iterator[str]:
 
 def _empty(db: Database) -> None:
     with db.begin() as connection:
-        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        names = [table.name for table in reversed(metadata.sorted_tables)]
         if db.is_postgres:
             connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
         else:

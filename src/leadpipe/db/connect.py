@@ -315,9 +315,9 @@ class Database:
                 # Asked again under the lock: another process may have made it meanwhile.
                 revision = _revision(connection)
                 if revision is None and not inspect(connection).get_table_names():
-                    from leadpipe.db.models import Base
+                    from leadpipe.db.models import metadata
 
-                    Base.metadata.create_all(connection)
+                    metadata.create_all(connection)
                     alembic_version.create(connection)
                     connection.execute(alembic_version.insert().values(version_num=SCHEMA_HEAD))
                     revision = SCHEMA_HEAD

@@ -7,8 +7,9 @@ as the host takes (``http_per_host``). A candidate counts only if its content is
 page answered with 200 is recorded as a soft 404. Indexes are followed to a depth cap with one visited set
 per domain, so each file is fetched once and loops end. Urlsets, text lists and feeds are noted for
 reading after just enough of them is read to know what they are; a small one is read whole and
-handed on (`leadpipe.web.handover`), as is the home page, so the next stage need not ask again. A site with no sitemap at all is
-not a dead end: its home page's links on the same site stand in for its pages.
+handed on (`leadpipe.web.handover`), as is the home page, so the next stage need not ask again. A
+site with no sitemap at all is not a dead end: its home page's links on the same site stand in for
+its pages.
 
 A site has no sitemap only when its answers prove it: a 404 or 410, an HTML page (a soft 404), a
 robots.txt naming none, every well-known path answered. A 429 or 5xx, no answer in time or a cut
