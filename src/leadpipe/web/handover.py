@@ -32,7 +32,6 @@ class Handover(Generic[Answer]):
         self.budget = budget
         self.ttl = ttl
         self.held_bytes = 0
-        self.handed_over = 0  # answers given from here, since the handover was made
         self._held: OrderedDict[str, tuple[Answer, int, float]] = OrderedDict()
 
     def hold(self, url: str, answer: Answer, size: int) -> None:
@@ -53,7 +52,6 @@ class Handover(Generic[Answer]):
         held = self._drop(url)
         if held is None or held[2] <= time.monotonic():
             return None
-        self.handed_over += 1
         return held[0]
 
     def _drop(self, url: str) -> tuple[Answer, int, float] | None:
